@@ -1,0 +1,60 @@
+"""Load a motion module and apply it to an SD1.5 MODEL."""
+import logging
+
+import folder_paths
+from comfy_api.latest import io
+
+from . import motion_patch
+from .model_folders import MOTION_MODELS
+from .types import CATEGORY, MotionModel
+
+log = logging.getLogger("AnimateDiff-Lightning")
+
+
+class LoadMotionModule(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ADLightning_LoadMotionModule",
+            display_name="Load AnimateDiff-Lightning Motion Module",
+            category=CATEGORY,
+            description="Loads a motion module from models/animatediff_models: AnimateDiff-Lightning 1/2/4/8-step "
+                        "(comfyui or diffusers release), AnimateDiff v1/v2/v3 or AnimateLCM-T2V.",
+            inputs=[
+                io.Combo.Input("model_name", options=folder_paths.get_filename_list(MOTION_MODELS),
+                               tooltip="Motion module file in models/animatediff_models, e.g. "
+                                       "animatediff_lightning_4step_comfyui.safetensors. Its step count (4) "
+                                       "becomes the sampler's default steps."),
+            ],
+            outputs=[MotionModel.Output(display_name="MOTION_MODEL")],
+        )
+
+    @classmethod
+    def execute(cls, model_name) -> io.NodeOutput:
+        handle = motion_patch.load_handle(folder_paths.get_full_path_or_raise(MOTION_MODELS, model_name))
+        text = handle.info.describe()
+        log.info("loaded %s", text)
+        return io.NodeOutput(handle, ui={"text": [text]})
+
+
+class ApplyMotionModule(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ADLightning_ApplyMotionModule",
+            display_name="Apply AnimateDiff-Lightning",
+            category=CATEGORY,
+            description="Returns a copy of the SD1.5 MODEL that animates: the motion module runs inside the UNet and "
+                        "the noise schedule is switched to the one AnimateDiff was trained on (sqrt_linear). "
+                        "The input MODEL is left unchanged.",
+            inputs=[
+                io.Model.Input("model", tooltip="An SD1.5 checkpoint's MODEL (after any image LoRAs)."),
+                MotionModel.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module "
+                                                          "(optionally through Motion LoRA nodes)."),
+            ],
+            outputs=[io.Model.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, motion_model) -> io.NodeOutput:
+        return io.NodeOutput(motion_patch.attach(model, motion_model))

@@ -1,0 +1,116 @@
+"""Few-step Euler sampling with Lightning's schedule, on ComfyUI's own sampler machinery (CFGGuider + KSAMPLER), so
+ControlNets, model LoRAs, previews, the progress bar and Cancel keep working."""
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy_api.latest import io
+
+from ..motion.module import MotionModuleError
+from ..samplers.schedules import SCHEDULERS, sigmas_for
+from . import motion_patch
+from .types import CATEGORY
+
+DEFAULT_STEPS = 4
+
+STEPS_TOOLTIP = ("Sampler steps. 0 = the motion module's Lightning step count (4 for the 4-step file), which is what "
+                 "each Lightning file was distilled for.")
+SCHEDULER_TOOLTIP = ("trailing: the exact timesteps Lightning was distilled on (diffusers 'trailing' spacing). "
+                     "sgm_uniform: ComfyUI's evenly spaced timesteps, within 0.4% of trailing.")
+DENOISE_TOOLTIP = ("1.0 for text-to-video. Below 1.0 the input latent's content is kept (video-to-video): the "
+                   "schedule starts part-way down, and more of the input survives the lower the value.")
+
+
+def resolve_steps(model, steps: int) -> int:
+    if steps > 0:
+        return steps
+    handle = motion_patch.attached_handle(model)
+    if handle is not None and handle.info.lightning_steps:
+        return handle.info.lightning_steps
+    return DEFAULT_STEPS
+
+
+def lightning_sigmas(model, steps: int, scheduler: str, denoise: float):
+    table = model.get_model_object("model_sampling").sigmas.float().cpu()
+    return sigmas_for(scheduler, table, resolve_steps(model, steps), denoise)
+
+
+def check_frames(model, frames: int) -> None:
+    """Frames beyond the position table need context windows; say so before any work is done."""
+    handle = motion_patch.attached_handle(model)
+    if handle is None or frames <= handle.info.pe_length or "context_handler" in model.model_options:
+        return
+    raise MotionModuleError(
+        f"{frames} frames requested, but '{handle.info.name}' only has positions for {handle.info.pe_length}. "
+        f"Attach context windows to the sampler (context length {min(16, handle.info.pe_length)} is what "
+        f"Lightning was trained on) or generate at most {handle.info.pe_length} frames.")
+
+
+class LightningSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ADLightning_Sampler",
+            display_name="AnimateDiff-Lightning Sampler",
+            category=CATEGORY,
+            description="Euler sampling with AnimateDiff-Lightning's few-step schedule. Defaults are the model card's: "
+                        "the file's step count, cfg 1.0, trailing timesteps.",
+            inputs=[
+                io.Model.Input("model", tooltip="MODEL from Apply AnimateDiff-Lightning."),
+                io.Conditioning.Input("positive", tooltip="What the clip shows."),
+                io.Conditioning.Input("negative", tooltip="Only used when cfg > 1.0. At cfg 1.0 (Lightning's "
+                                                          "default) the negative prompt is ignored entirely."),
+                io.Latent.Input("latent_image", tooltip="One latent per frame, e.g. Empty Latent Image with "
+                                                        "batch_size 16 for a 16-frame clip."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; the same seed and settings give the same clip."),
+                io.Int.Input("steps", default=0, min=0, max=100, tooltip=STEPS_TOOLTIP),
+                io.Float.Input("cfg", default=1.0, min=1.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance. Lightning is distilled for 1.0, which also skips "
+                                       "the negative pass (half the UNet work). Above 1.0 the negative prompt "
+                                       "counts, at twice the cost."),
+                io.Combo.Input("scheduler", options=list(SCHEDULERS), default="trailing", tooltip=SCHEDULER_TOOLTIP),
+                io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01, tooltip=DENOISE_TOOLTIP),
+            ],
+            outputs=[io.Latent.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, scheduler, denoise) -> io.NodeOutput:
+        latent = latent_image
+        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+        check_frames(model, samples.shape[0])
+        sigmas = lightning_sigmas(model, steps, scheduler, denoise)
+        noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
+        callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
+        out = comfy.sample.sample_custom(
+            model, noise, cfg, comfy.samplers.sampler_object("euler"), sigmas, positive, negative, samples,
+            noise_mask=latent.get("noise_mask"), callback=callback,
+            disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        result = latent.copy()
+        result["samples"] = out
+        return io.NodeOutput(result)
+
+
+class LightningSchedule(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ADLightning_Schedule",
+            display_name="AnimateDiff-Lightning Sigmas + Sampler",
+            category=CATEGORY,
+            description="Lightning's sigmas and the Euler sampler as core SIGMAS / SAMPLER, for SamplerCustom and "
+                        "SamplerCustomAdvanced graphs.",
+            inputs=[
+                io.Model.Input("model", tooltip="MODEL from Apply AnimateDiff-Lightning (its sqrt_linear schedule "
+                                                "and step count are used)."),
+                io.Int.Input("steps", default=0, min=0, max=100, tooltip=STEPS_TOOLTIP),
+                io.Combo.Input("scheduler", options=list(SCHEDULERS), default="trailing", tooltip=SCHEDULER_TOOLTIP),
+                io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01, tooltip=DENOISE_TOOLTIP),
+            ],
+            outputs=[io.Sigmas.Output(), io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, steps, scheduler, denoise) -> io.NodeOutput:
+        return io.NodeOutput(lightning_sigmas(model, steps, scheduler, denoise), comfy.samplers.sampler_object("euler"))

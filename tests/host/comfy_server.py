@@ -1,0 +1,158 @@
+"""Run a real ComfyUI (COMFYUI_PATH) as a subprocess on 127.0.0.1 with this pack loaded, and queue prompts to it.
+
+Used by the host-tier tests and by benchmarks/. Everything the server writes lives in a temporary base directory;
+model files are symlinked in from the fixture cache under the names the shipped workflows use.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACK_DIR_NAME = "ComfyUI-AnimateDiff-Lightning"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PromptFailed(RuntimeError):
+    def __init__(self, message: str, detail: dict):
+        super().__init__(message)
+        self.detail = detail
+
+
+class ComfyServer:
+    """A ComfyUI process we started (and only we stop, by its PID)."""
+
+    def __init__(self, comfy_path: str, models: dict[str, dict[str, Path]], extra_args=(), python=sys.executable):
+        self.comfy_path = Path(comfy_path)
+        self.base = Path(tempfile.mkdtemp(prefix="adl-comfy-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        for folder, files in models.items():
+            (self.base / "models" / folder).mkdir(parents=True, exist_ok=True)
+            for name, src in files.items():
+                os.symlink(src, self.base / "models" / folder / name)
+        (self.base / "custom_nodes").mkdir(exist_ok=True)
+        os.symlink(REPO, self.base / "custom_nodes" / PACK_DIR_NAME)
+        self.log_path = self.base / "server.log"
+        cmd = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
+               "--disable-assets-autoscan", "--disable-auto-launch", *extra_args]
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=self.comfy_path, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    @property
+    def output_dir(self) -> Path:
+        return self.base / "output"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                self.get("/system_stats", timeout=2)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise TimeoutError(f"ComfyUI did not answer within {timeout}s:\n{self.log()[-4000:]}")
+
+    def get(self, path: str, timeout: float = 30):
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: dict, timeout: float = 30):
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def queue(self, prompt: dict) -> dict:
+        """POST /prompt; returns the server's answer (prompt_id, node_errors) or raises PromptFailed."""
+        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})
+        if status != 200 or answer.get("node_errors"):
+            raise PromptFailed(f"prompt rejected ({status}): {json.dumps(answer)[:2000]}", answer)
+        return answer
+
+    def wait(self, prompt_id: str, timeout: float = 900) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            history = self.get(f"/history/{prompt_id}")
+            if prompt_id in history:
+                entry = history[prompt_id]
+                status = entry.get("status", {})
+                if status.get("status_str") == "error" or not status.get("completed", True):
+                    messages = [m for m in status.get("messages", []) if m[0] == "execution_error"]
+                    raise PromptFailed(f"prompt failed: {json.dumps(messages)[:3000]}", entry)
+                return entry
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI died while running the prompt:\n{self.log()[-4000:]}")
+            time.sleep(0.25)
+        raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout}s")
+
+    def run(self, prompt: dict, timeout: float = 900) -> dict:
+        answer = self.queue(prompt)
+        assert answer.get("node_errors") == {}, answer
+        return self.wait(answer["prompt_id"], timeout)
+
+    def output_files(self, entry: dict, kind: str = "images") -> list[Path]:
+        files = []
+        for node_output in entry.get("outputs", {}).values():
+            for item in node_output.get(kind, []):
+                files.append(self.output_dir / item.get("subfolder", "") / item["filename"])
+        return files
+
+    def rss_bytes(self) -> int:
+        """Current resident set size of the server process (Linux /proc)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def peak_rss_bytes(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self):
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
