@@ -73,9 +73,9 @@ def build_state_dict(seed: int = 1234) -> dict:
 def main(out: str) -> None:
     import safetensors.torch
     sd = build_state_dict()
-    tmp = out + ".partial"
-    safetensors.torch.save_file(sd, tmp)
     import os
+    tmp = f"{out}.{os.getpid()}.partial"
+    safetensors.torch.save_file(sd, tmp)
     os.replace(tmp, out)
     print(f"wrote {out}: {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.0f}M values")
 
