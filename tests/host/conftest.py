@@ -71,7 +71,9 @@ def server():
 
 
 def load_api(name: str) -> dict:
-    return json.loads((REPO / "workflows" / name).read_text())
+    """The API-format twin of workflows/<name>.json (kept in workflows/api/ so ComfyUI's Templates browser, which
+    lists every workflows/*.json, shows only the UI-format files)."""
+    return json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
 
 
 def nodes_of(api: dict, class_type: str) -> list[str]:
