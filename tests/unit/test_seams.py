@@ -5,6 +5,8 @@ import torch
 from samplers.seams import boundary_pairs, frame_changes, seam_ratio
 from samplers.windows import WindowOptions, windows
 
+STATIC = WindowOptions(schedule="static")
+
 
 def test_frame_changes_golden():
     clip = torch.tensor([0.0, 1.0, 3.0, 3.0]).view(4, 1, 1)
@@ -13,7 +15,7 @@ def test_frame_changes_golden():
 
 
 def test_boundary_pairs_golden():
-    layout = windows(20, WindowOptions())   # 0-15, 4-19
+    layout = windows(20, STATIC)   # 0-15, 4-19
     pairs = boundary_pairs(20, [layout])
     assert [i for i, b in enumerate(pairs) if b] == [3, 15]          # 3|4 (window 2 starts), 15|16 (window 1 ends)
     looped = windows(20, WindowOptions(schedule="looped"))          # 0-15, 10-19+0-5
@@ -25,7 +27,7 @@ def test_boundary_pairs_golden():
 
 
 def test_ratio_sees_a_jump_at_each_boundary():
-    layout = windows(40, WindowOptions())   # 0-15, 12-27, 24-39; boundaries at pairs 11, 15, 23, 27
+    layout = windows(40, STATIC)   # 0-15, 12-27, 24-39; boundaries at pairs 11, 15, 23, 27
     smooth = torch.arange(40, dtype=torch.float32).view(40, 1)
     assert seam_ratio(smooth, [layout]) == pytest.approx(1.0)
     jumpy = smooth.clone()
@@ -36,4 +38,4 @@ def test_ratio_sees_a_jump_at_each_boundary():
 
 def test_ratio_needs_both_kinds_of_pairs():
     with pytest.raises(ValueError, match="needs pairs both at and away from window boundaries"):
-        seam_ratio(torch.zeros(16, 1), [windows(16, WindowOptions())])
+        seam_ratio(torch.zeros(16, 1), [windows(16, STATIC)])
