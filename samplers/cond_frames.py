@@ -1,0 +1,21 @@
+"""Cut per-frame tensors held in a cond's dicts down to one context window.
+
+ComfyUI 0.14.1's IndexListContextHandler.get_resized_cond has a branch for plain tensors inside a cond's dicts
+(e.g. model_conds) that calls `cond_value(self.dim)` instead of `cond_value.size(self.dim)`, so any such tensor ends
+the run with "'Tensor' object is not callable". The handler asks RESIZE_COND_ITEM callbacks first and skips its own
+branches for any item a callback answers; resize_cond_item answers for every plain tensor, so that branch never runs.
+Pure torch (the window only needs .index_list), so it is tested without ComfyUI.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def resize_cond_item(cond_key, cond_value, window, x_in, device, new_cond_item):
+    """RESIZE_COND_ITEM callback: a plain tensor with one entry per frame (dim 0) -> this window's frames, any other
+    plain tensor -> unchanged; not a plain tensor -> None (core's own handling)."""
+    if not isinstance(cond_value, torch.Tensor):
+        return None
+    if cond_value.ndim > 0 and cond_value.shape[0] == x_in.shape[0]:
+        return cond_value[window.index_list].to(device)
+    return cond_value
