@@ -8,8 +8,8 @@ from comfy_api.latest import io
 
 from ..motion.module import MotionModuleError
 from ..samplers.schedules import SCHEDULERS, sigmas_for
-from . import motion_patch
-from .types import CATEGORY
+from . import context_handler, motion_patch
+from .types import CATEGORY, ContextOptions
 
 DEFAULT_STEPS = 4
 
@@ -35,10 +35,19 @@ def lightning_sigmas(model, steps: int, scheduler: str, denoise: float):
     return sigmas_for(scheduler, table, resolve_steps(model, steps), denoise)
 
 
-def check_frames(model, frames: int) -> None:
-    """Frames beyond the position table need context windows; say so before any work is done."""
+def check_frames(model, frames: int, context_options=None) -> None:
+    """Frames beyond the position table need context windows no longer than it; say so before any work is done."""
     handle = motion_patch.attached_handle(model)
-    if handle is None or frames <= handle.info.pe_length or "context_handler" in model.model_options:
+    if handle is None:
+        return
+    handler = model.model_options.get("context_handler")
+    length = context_options.length if context_options is not None else getattr(handler, "context_length", None)
+    if length is not None and min(length, frames) > handle.info.pe_length:
+        raise MotionModuleError(
+            f"context length {length} is longer than '{handle.info.name}''s position table "
+            f"({handle.info.pe_length} frames); set the context length to {min(16, handle.info.pe_length)} "
+            f"(what Lightning was trained on) or at most {handle.info.pe_length}")
+    if frames <= handle.info.pe_length or handler is not None or context_options is not None:
         return
     raise MotionModuleError(
         f"{frames} frames requested, but '{handle.info.name}' only has positions for {handle.info.pe_length}. "
@@ -71,18 +80,26 @@ class LightningSampler(io.ComfyNode):
                                        "counts, at twice the cost."),
                 io.Combo.Input("scheduler", options=list(SCHEDULERS), default="trailing", tooltip=SCHEDULER_TOOLTIP),
                 io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01, tooltip=DENOISE_TOOLTIP),
+                ContextOptions.Input("context_options", optional=True,
+                                     tooltip="From AnimateDiff-Lightning Context Windows: needed for clips longer "
+                                             "than the motion module's position table (32 frames), and better than "
+                                             "one long window past the 16 frames Lightning was trained on."),
             ],
             outputs=[io.Latent.Output()],
         )
 
     @classmethod
-    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, scheduler, denoise) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, scheduler, denoise,
+                context_options=None) -> io.NodeOutput:
         latent = latent_image
         samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-        check_frames(model, samples.shape[0])
+        check_frames(model, samples.shape[0], context_options)
         sigmas = lightning_sigmas(model, steps, scheduler, denoise)
         noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
-        callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
+        if context_options is None:
+            callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
+        else:
+            model, noise, callback = context_handler.apply(model, context_options, noise, seed, len(sigmas) - 1)
         out = comfy.sample.sample_custom(
             model, noise, cfg, comfy.samplers.sampler_object("euler"), sigmas, positive, negative, samples,
             noise_mask=latent.get("noise_mask"), callback=callback,

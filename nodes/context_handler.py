@@ -1,0 +1,90 @@
+"""ComfyUI side of context windows: core's IndexListContextHandler (model_options["context_handler"], dim 0) run with
+the pack's window lists and blend weights from samplers/windows.py.
+
+Core does the per-window work: it slices the latent, timestep and conds to one window, calls the UNet on it (so the
+motion module's frame count, read from the batch, is the window length), checks for Cancel before every window
+and blends the results. The pack adds, through the handler's own schedule/fuse/callback hooks:
+  * the window lists and weights (static/uniform/looped; pyramid/flat/overlap-linear);
+  * a progress bar counted in windows, not steps (a 64-frame step is 5 windows and minutes on CPU);
+  * a way around ComfyUI 0.14.1's get_resized_cond bug for plain tensors inside a cond's dicts
+    (samplers/cond_frames.py): our RESIZE_COND_ITEM callback takes every such tensor first.
+Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.
+"""
+from __future__ import annotations
+
+import logging
+
+import comfy.context_windows as cw
+import comfy.patcher_extension
+import comfy.utils
+import latent_preview
+import torch
+
+from ..samplers import windows as win
+from ..samplers.cond_frames import resize_cond_item
+from ..samplers.free_noise import free_noise
+
+log = logging.getLogger("AnimateDiff-Lightning")
+KEY = "adlightning_context"
+
+
+class LightningContextHandler(cw.IndexListContextHandler):
+    """Core's index-list handler on dim 0 (frames), with the pack's schedule and weights plugged into its hooks."""
+
+    def __init__(self, options: win.WindowOptions):
+        super().__init__(context_schedule=cw.ContextSchedule(f"adlightning_{options.schedule}", self._layout),
+                         fuse_method=cw.ContextFuseMethod(f"adlightning_{options.fuse}", self._weights),
+                         context_length=options.length, context_overlap=options.overlap, dim=0)
+        self.options = options
+        self.on_window = None   # set by window_progress
+        self._weights_of = {}
+        comfy.patcher_extension.add_callback_with_key(cw.IndexListCallbacks.RESIZE_COND_ITEM, KEY,
+                                                      resize_cond_item, self.callbacks)
+        comfy.patcher_extension.add_callback_with_key(cw.IndexListCallbacks.COMBINE_CONTEXT_WINDOW_RESULTS, KEY,
+                                                      self._window_done, self.callbacks)
+
+    def _layout(self, num_frames, handler, model_options):
+        layout = win.windows(num_frames, self.options, self._step)
+        self._weights_of = {tuple(w): weights.tolist()
+                            for w, weights in zip(layout, win.fuse_weights(self.options.fuse, layout))}
+        return layout
+
+    def _weights(self, length, idxs=None, **unused):
+        return self._weights_of[tuple(idxs)]
+
+    def _window_done(self, *unused):
+        if self.on_window is not None:
+            self.on_window()
+
+
+def apply(model, options: win.WindowOptions, noise: torch.Tensor, seed: int, steps: int):
+    """(model clone that samples in windows, the initial noise to use, the sampler callback)."""
+    if "context_handler" in model.model_options:
+        raise win.ContextWindowError(
+            "this MODEL already has context windows (e.g. from core's Context Windows node) and the sampler got "
+            "context options too; use one of them (the sampler's context_options input is made for Lightning)")
+    model = model.clone()
+    handler = LightningContextHandler(options)
+    model.model_options["context_handler"] = handler
+    cw.create_prepare_sampling_wrapper(model)   # memory estimate for one window, not the whole clip
+    frames = noise.shape[0]
+    if options.noise == "freenoise":
+        noise = free_noise(noise, options.length, options.overlap, seed)
+    if frames > options.length:
+        log.info("context windows:\n%s", win.picture(frames, options, steps))
+    return model, noise, window_progress(model, handler, win.window_evaluations(frames, options, steps))
+
+
+def window_progress(model, handler: LightningContextHandler, per_step: list[int]):
+    """Progress bar in windows: +1 after each window; at each step's end it is set to the windows done so far (also
+    right for clips short enough that the handler never splits them) and the step's preview is sent."""
+    total = sum(per_step)
+    done_by_step = [sum(per_step[:i + 1]) for i in range(len(per_step))]
+    pbar = comfy.utils.ProgressBar(total)
+    previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+    handler.on_window = lambda: pbar.update(1)
+
+    def callback(step, x0, x, total_steps):
+        preview = previewer.decode_latent_to_preview_image("JPEG", x0) if previewer else None
+        pbar.update_absolute(done_by_step[min(step, len(done_by_step) - 1)], total, preview)
+    return callback
