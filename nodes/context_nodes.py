@@ -8,9 +8,9 @@ SCHEDULE_TOOLTIP = ("uniform: the windows shift by 0, 1/2, 1/4, 3/4 of a stride 
                     "in one place (fewest visible seams, about 15% more windows). static: the same evenly spread "
                     "windows at every step (fewest windows). looped: windows wrap around so the last frames blend "
                     "into the first, for clips that loop.")
-FUSE_TOOLTIP = ("How overlapping windows are blended. pyramid: each window trusts its middle frames most. "
-                "flat: equal weights (can show a step at window edges). overlap-linear: a linear crossfade over "
-                "the shared frames only.")
+FUSE_TOOLTIP = ("How overlapping windows are blended. overlap-linear: a linear crossfade over the shared frames "
+                "(fewest seams). pyramid: each window trusts its middle frames most. flat: equal weights, which "
+                "leaves a visible step where a window ends.")
 NOISE_TOOLTIP = ("plain: independent noise for every frame. freenoise: every window starts from the same noise "
                  "frames in a shuffled order (FreeNoise), which keeps windows closer in content.")
 
