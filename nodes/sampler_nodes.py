@@ -44,7 +44,7 @@ def check_frames(model, frames: int, context_options=None) -> None:
     length = context_options.length if context_options is not None else getattr(handler, "context_length", None)
     if length is not None and min(length, frames) > handle.info.pe_length:
         raise MotionModuleError(
-            f"context length {length} is longer than '{handle.info.name}''s position table "
+            f"context length {length} is longer than the position table of '{handle.info.name}' "
             f"({handle.info.pe_length} frames); set the context length to {min(16, handle.info.pe_length)} "
             f"(what Lightning was trained on) or at most {handle.info.pe_length}")
     if frames <= handle.info.pe_length or handler is not None or context_options is not None:

@@ -158,3 +158,26 @@ def test_cancel_stops_between_windows(server):
     assert any(m.get("type") == "execution_interrupted" for m in listener.messages)
     done = max(value for value, _ in listener.progress(node))
     assert done <= 2, f"{done} of {WINDOWS_64} windows ran after Cancel"
+
+
+def run_error(server, api: dict) -> str:
+    with pytest.raises(PromptFailed) as failed:
+        server.run(api)
+    return json.dumps(failed.value.detail)
+
+
+def test_frames_past_the_position_table_without_windows_are_refused(server):
+    api = small(load_api(WORKFLOW), 64, 40)
+    del api[sampler_id(api)]["inputs"]["context_options"]
+    text = run_error(server, api)
+    assert "40 frames requested, but 'animatediff_lightning_4step_comfyui.safetensors' only has positions for 32" \
+        in text
+    assert "Attach context windows to the sampler" in text
+
+
+def test_context_length_past_the_position_table_is_refused(server):
+    api = small(load_api(WORKFLOW), 64, 40)
+    api[context_id(api)]["inputs"]["context_length"] = 33
+    text = run_error(server, api)
+    assert "context length 33 is longer than the position table of " \
+           "'animatediff_lightning_4step_comfyui.safetensors' (32 frames); set the context length to 16" in text
