@@ -31,8 +31,8 @@ _STRIP = ("base_model.model.", "unet.", "module.")
 
 @dataclass(frozen=True)
 class LoRAPair:
-    up: torch.Tensor      # (out, rank)
-    down: torch.Tensor    # (rank, in)
+    up: torch.Tensor      # (out, rank), float32
+    down: torch.Tensor    # (rank, in), float32
     scale: float = 1.0    # alpha / rank when the file stores an alpha
 
 
@@ -95,7 +95,8 @@ def parse(sd: dict, name: str) -> MotionLoRA:
             raise MotionModuleError(f"'{name}': {key} has LoRA factors of shapes {tuple(up.shape)} and "
                                     f"{tuple(down.shape)}, which do not multiply; the file is not a motion LoRA.")
         rank = down.shape[0]
-        pairs[key] = LoRAPair(up=up, down=down, scale=alphas[key] / rank if key in alphas else 1.0)
+        # float32 once here: the side path runs in float32 on CPU anyway, and one copy beats a file copy + a cast.
+        pairs[key] = LoRAPair(up=up.float(), down=down.float(), scale=alphas[key] / rank if key in alphas else 1.0)
     return MotionLoRA(name=name, pairs=pairs)
 
 
@@ -164,8 +165,8 @@ def _fuse(parts: list) -> LowRank:
     if len(parts) == 1:
         pair, strength = parts[0]
         return LowRank(pair.up, pair.down, strength)
-    up = torch.cat([pair.up.float() * strength for pair, strength in parts], dim=1)
-    down = torch.cat([pair.down.float() for pair, _ in parts], dim=0)
+    up = torch.cat([pair.up * strength for pair, strength in parts], dim=1)
+    down = torch.cat([pair.down for pair, _ in parts], dim=0)
     return LowRank(up, down, 1.0)
 
 

@@ -4,10 +4,11 @@ from typing_extensions import override
 from comfy_api.latest import ComfyExtension, io
 
 from .model_folders import register as _register_model_folders
+from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .sampler_nodes import LightningSampler, LightningSchedule
 
-NODES = [LoadMotionModule, ApplyMotionModule, LightningSampler, LightningSchedule]
+NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule]
 
 _register_model_folders()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 
-from tests.fixtures.motion_files import cache_dir, cached_file
+from tests.fixtures.motion_files import cache_dir, cached_file, cached_motion_lora
 from tests.host.comfy_server import REPO, ComfyServer
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
@@ -51,6 +51,7 @@ def model_files() -> dict[str, dict[str, Path]]:
             "animatediff_lightning_4step_diffusers.safetensors":
                 cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
         },
+        "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
     }
 
 

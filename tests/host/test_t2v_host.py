@@ -35,7 +35,7 @@ def without_motion(api):
     api = copy.deepcopy(api)
     apply = nodes_of(api, "ADLightning_ApplyMotionModule")[0]
     api[sampler_id(api)]["inputs"]["model"] = api[apply]["inputs"]["model"]
-    api[sampler_id(api)]["inputs"]["steps"] = 4
+    api[sampler_id(api)]["inputs"]["steps"] = api[sampler_id(api)]["inputs"]["steps"] or 4  # no file to take N from
     for node in (apply, nodes_of(api, "ADLightning_LoadMotionModule")[0]):
         del api[node]
     return api
