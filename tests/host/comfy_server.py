@@ -139,6 +139,11 @@ class ComfyServer:
                     return int(line.split()[1]) * 1024
         return 0
 
+    def reset_peak_rss(self) -> None:
+        """Restart VmHWM from the current RSS (Linux >= 4.0), so the next peak belongs to what runs next."""
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
+            f.write("5")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
