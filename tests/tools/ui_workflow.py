@@ -35,7 +35,7 @@ FRONTEND_ONLY_TYPES = {"MarkdownNote", "Note", "Reroute", "PrimitiveNode"}
 UNSUPPORTED_TYPES = ("COMFY_DYNAMICCOMBO_V3", "COMFY_AUTOGROW_V3", "COMFY_MATCHTYPE_V3")
 
 COLUMN_GAP = 60
-ROW_GAP = 40
+ROW_GAP = 50
 ORIGIN = (40, 260)        # top-left of the first column; the note sits above the graph
 NOTE_SIZE = (520, 200)
 SLOT_HEIGHT = 22
@@ -99,6 +99,8 @@ def node_size(class_type: str, defn: dict) -> list[int]:
             height += WIDGET_HEIGHT
         if options.get("multiline"):
             width = 400
+        if not options.get("multiline") and name.endswith(("_name", "ckpt_name")):
+            width = max(width, 380)   # model-file combos: room for the whole official file name
     if defn.get("output_node"):
         width, height = 380, max(height, 420)   # room for the animated preview the node shows after a run
     return [width, height]
