@@ -31,7 +31,11 @@ def core_dump_path() -> Path:
 
 @lru_cache(maxsize=1)
 def core_defs() -> dict:
-    return json.loads(core_dump_path().read_text())
+    path = core_dump_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: core node definitions come from shared/ beside the repo "
+                                f"(or set ADL_SHARED_DIR to the folder that holds comfyui/{CORE_DUMP_NAME})")
+    return json.loads(path.read_text())
 
 
 @lru_cache(maxsize=1)
