@@ -16,9 +16,19 @@ from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES, MODEL_SOURCES, MODEL_SU
 WORKFLOWS = REPO / "workflows"
 API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
 UI_NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
-# The frontend's missing-models dialog downloads only from these hosts and only these file endings.
+# The frontend's missing-models dialog (comfyui-frontend-package 1.39, MissingModelsWarning) downloads only these
+# few named URLs, or .safetensors / .sft files from these hosts; for anything else it shows an error instead.
 DOWNLOAD_HOSTS = ("https://huggingface.co/", "https://civitai.com/")
 DOWNLOAD_SUFFIXES = (".safetensors", ".sft")
+DOWNLOAD_ALLOWED_URLS = {
+    "https://huggingface.co/stabilityai/stable-zero123/resolve/main/stable_zero123.ckpt",
+    "https://huggingface.co/TencentARC/T2I-Adapter/resolve/main/models/t2iadapter_depth_sd14v1.pth?download=true",
+    "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",
+}
+
+
+def frontend_offers_download(url: str, name: str) -> bool:
+    return url in DOWNLOAD_ALLOWED_URLS or (url.startswith(DOWNLOAD_HOSTS) and name.endswith(DOWNLOAD_SUFFIXES))
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +159,8 @@ def test_model_files_are_official_and_downloadable(name, defs):
         for file in files:
             entry = entries[file]
             assert (entry["url"], entry["directory"]) == MODEL_SOURCES[file]
-            assert entry["url"].startswith(DOWNLOAD_HOSTS) and entry["url"].endswith("/" + file)
-            assert file.endswith(DOWNLOAD_SUFFIXES), f"the frontend will not download {file}"
+            assert entry["url"].split("?")[0].endswith("/" + file)
+            assert frontend_offers_download(entry["url"], file), f"the frontend will not download {entry['url']}"
             found += 1
     assert found >= 2, f"{name}.json names no checkpoint and motion module"
 
@@ -169,6 +179,17 @@ def test_seed_is_followed_by_control_after_generate(defs):
     assert widget_slots(defs["LoadImage"]) == ["image", None]   # the upload button's value
     values = next(n for n in ui_twin("t2v_lightning")["nodes"] if n["type"] == "ADLightning_Sampler")["widgets_values"]
     assert values[1] in ("fixed", "increment", "decrement", "randomize")
+
+
+def test_download_rule_matches_the_frontend():
+    assert frontend_offers_download(*MODEL_SOURCES["animatediff_lightning_4step_comfyui.safetensors"][:1],
+                                    "animatediff_lightning_4step_comfyui.safetensors")
+    assert frontend_offers_download("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/"
+                                    "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.pth")
+    assert not frontend_offers_download("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/"
+                                        "RealESRGAN_x2plus.pth", "RealESRGAN_x2plus.pth")
+    assert not frontend_offers_download("https://huggingface.co/guoyww/animatediff/resolve/main/v2_lora_ZoomIn.ckpt",
+                                        "v2_lora_ZoomIn.ckpt")
 
 
 def test_generator_rejects_unknown_model_files(defs):
