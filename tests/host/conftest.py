@@ -50,6 +50,8 @@ def model_files() -> dict[str, dict[str, Path]]:
             LIGHTNING_NAME: cached_file("v2", LIGHTNING_NAME),
             "animatediff_lightning_4step_diffusers.safetensors":
                 cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
+            # The browser check switches the loader to the 8-step name (steps follow the file name); same weights.
+            "animatediff_lightning_8step_comfyui.safetensors": cached_file("v2", LIGHTNING_NAME),
         },
         "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
     }
