@@ -18,6 +18,7 @@ import pytest
 import safetensors.torch
 
 from tests.fixtures.motion_files import cache_dir, cached_file
+from tests.fixtures.upscale_files import cached_upscale_file
 from tests.host.comfy_server import REPO, ComfyServer
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
@@ -51,6 +52,9 @@ def model_files() -> dict[str, dict[str, Path]]:
             "animatediff_lightning_4step_diffusers.safetensors":
                 cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
         },
+        "upscale_models": {name: cached_upscale_file(name) for name in (
+            "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "realesr-animevideov3.pth",
+            "gray-x4.pth", "not-an-upscaler.pth")},
     }
 
 

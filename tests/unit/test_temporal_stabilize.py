@@ -5,21 +5,9 @@ import torch.nn.functional as F
 
 from samplers.resize import resize_frames
 from samplers.temporal_stabilize import FLICKER_FLOOR, flicker_index, high_pass, psnr, stabilize, stillness
-from tests.fixtures.upscale_files import load_release
+from tests.fixtures.upscale_files import load_release, moving_clip
 
 NOISE = 0.02    # per-frame noise added to the upscale: about what a per-frame GAN upscaler's shimmer amounts to
-
-
-def moving_clip(frames: int = 16, size: int = 32, seed: int = 0) -> torch.Tensor:
-    """(N, 3, size, size): a still smooth background and a textured 8x8 patch moving 1 px right per frame."""
-    gen = torch.Generator().manual_seed(seed)
-    background = F.interpolate(torch.rand(1, 3, size // 4, size // 4, generator=gen), size=(size, size),
-                               mode="bilinear", align_corners=False)
-    patch = torch.rand(1, 3, 8, 8, generator=gen)
-    clip = background.repeat(frames, 1, 1, 1)
-    for t in range(frames):
-        clip[t, :, 12:20, 2 + t:10 + t] = patch[0]
-    return clip
 
 
 @pytest.fixture(scope="module")
