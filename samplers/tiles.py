@@ -113,6 +113,8 @@ class TiledUpscaler:
     on_progress: Callable[[int, int], None] | None = None   # (tiles done, tiles total), frames x tiles per frame
     check: Callable[[], None] | None = None                 # raises to stop (interrupt)
     on_oom: Callable[[int, int], None] | None = None        # (new tile, new frame batch), e.g. to free caches
+    post: Callable[[torch.Tensor], torch.Tensor] | None = None   # per finished batch, e.g. the final resize, so
+    # a 4x result never has to exist for the whole clip at once
 
     def __post_init__(self):
         self.tile = max(self.align, self.tile // self.align * self.align)
@@ -140,13 +142,14 @@ class TiledUpscaler:
                 tiles_done += 1
 
             try:
-                chunks.append(tiled_apply(batch, self.fn, self.scale, self.tile, self.overlap, self.align,
-                                          self.device, on_tile))
+                result = tiled_apply(batch, self.fn, self.scale, self.tile, self.overlap, self.align, self.device,
+                                     on_tile)
             except Exception as error:
                 if checking or not self.is_oom(error):
                     raise
                 self._back_off(error, height, width)
                 continue
+            chunks.append(result if self.post is None else self.post(result))
             done += len(batch)
             if self.on_progress is not None:
                 self.on_progress(done * per_frame, n * per_frame)

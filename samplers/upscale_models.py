@@ -84,16 +84,19 @@ def upscale_frames(images: torch.Tensor, model: ImageModelDescriptor, scale: flo
         log.warning("upscaling with %s: not a tested family (tested: %s)", model.architecture.name,
                     ", ".join(TESTED_FAMILIES.values()))
 
+    target = scaled_size(height, width, scale if scale > 0 else model.scale)
+
     def run(piece):
         return model(piece.to(model.dtype))
 
+    def finish(batch):
+        return resize_frames(batch, target).clamp(0, 1)
+
     upscaler = TiledUpscaler(run, model.scale, tile, overlap, align=model.size_requirements.multiple_of,
                              frame_batch=frame_batch, min_tile=min_tile, device=device, is_oom=is_oom,
-                             on_progress=on_progress, check=check, on_oom=on_oom)
+                             on_progress=on_progress, check=check, on_oom=on_oom, post=finish)
     with torch.no_grad():
         upscaled = upscaler(frames)
-        target = scaled_size(height, width, scale if scale > 0 else model.scale)
-        upscaled = resize_frames(upscaled, target).clamp(0, 1)
         if temporal_stabilize:
             upscaled = stabilize(frames, upscaled)
     return upscaled.movedim(1, -1)
