@@ -63,13 +63,18 @@ def fade(span: tuple[int, int], length: int, overlap: int, scale: int) -> torch.
     return ((distance - margin) / ramp).clamp(0, 1).float()
 
 
+def capped_overlap(tile: int, overlap: int) -> int:
+    """At most half the tile: more would cut a frame into ever more tiles as the tile shrinks on OOM."""
+    return min(overlap, tile // 2)
+
+
 def tiled_apply(frames: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], scale: int, tile: int,
                 overlap: int, align: int = 1, device: torch.device | None = None,
                 on_tile: Callable[[], None] | None = None) -> torch.Tensor:
     """fn over every tile of `frames` (N, C, H, W), all N frames of a tile in one call; returns (N, C', H*s, W*s)
     on frames' device. on_tile runs before each tile (interrupt checks, progress)."""
     n, _, height, width = frames.shape
-    overlap = min(overlap, tile // 2)
+    overlap = capped_overlap(tile, overlap)
     cuts = grid(height, width, tile, overlap, align)
     out = weight = None
     for rows in cuts.rows:
@@ -127,7 +132,7 @@ class TiledUpscaler:
         done = 0
         while done < n:
             batch = frames[done:done + self.frame_batch]
-            per_frame = len(grid(height, width, self.tile, min(self.overlap, self.tile // 2), self.align))
+            per_frame = len(grid(height, width, self.tile, capped_overlap(self.tile, self.overlap), self.align))
             tiles_done = 0
             checking = False   # an interrupt must never pass for an OOM, even where OOM_EXCEPTION is Exception
 
@@ -148,6 +153,12 @@ class TiledUpscaler:
                 if checking or not self.is_oom(error):
                     raise
                 self._back_off(error, height, width)
+                result = None
+            if result is None:
+                # Outside the except block: the error's traceback no longer pins the failed batch's tensors, so
+                # on_oom can really free them.
+                if self.on_oom is not None:
+                    self.on_oom(self.tile, self.frame_batch)
                 continue
             chunks.append(result if self.post is None else self.post(result))
             done += len(batch)
@@ -168,5 +179,3 @@ class TiledUpscaler:
                     f"model (an SRVGGNetCompact one such as realesr-animevideov3) or upscale smaller frames."
                 ) from error
             self.tile = max(self.min_tile, current // 2 // self.align * self.align)
-        if self.on_oom is not None:
-            self.on_oom(self.tile, self.frame_batch)

@@ -75,7 +75,8 @@ def upscale_frames(images: torch.Tensor, model: ImageModelDescriptor, scale: flo
     model = check_upscale_model(model)
     frames = images.movedim(-1, 1).float()
     height, width = frames.shape[-2:]
-    whole = max(height, width)
+    align = model.size_requirements.multiple_of
+    whole = -(-max(height, width) // align) * align     # a tile this size is the whole frame, on the model's grid
     if model.tiling == ModelTiling.INTERNAL:
         tile = min_tile = whole          # the model tiles itself; cutting its input would change its result
     elif model.tiling == ModelTiling.DISCOURAGED:
@@ -92,11 +93,11 @@ def upscale_frames(images: torch.Tensor, model: ImageModelDescriptor, scale: flo
     def finish(batch):
         return resize_frames(batch, target).clamp(0, 1)
 
-    upscaler = TiledUpscaler(run, model.scale, tile, overlap, align=model.size_requirements.multiple_of,
+    upscaler = TiledUpscaler(run, model.scale, tile, overlap, align=align,
                              frame_batch=frame_batch, min_tile=min_tile, device=device, is_oom=is_oom,
                              on_progress=on_progress, check=check, on_oom=on_oom, post=finish)
     with torch.no_grad():
         upscaled = upscaler(frames)
         if temporal_stabilize:
             upscaled = stabilize(frames, upscaled)
-    return upscaled.movedim(1, -1)
+    return upscaled.movedim(1, -1).contiguous()

@@ -1,7 +1,7 @@
 """Real-ESRGAN release layouts through spandrel, tiled against whole-frame, and the clip pipeline around them."""
 import pytest
 import torch
-from spandrel import ImageModelDescriptor, ModelTiling
+from spandrel import ImageModelDescriptor, ModelTiling, SizeRequirements
 
 from samplers.resize import resize_frames, scaled_size
 from samplers.temporal_stabilize import stabilize
@@ -113,17 +113,21 @@ def test_stabilisation_is_applied_to_the_resized_output():
 def rewrapped(model: ImageModelDescriptor, **changes) -> ImageModelDescriptor:
     """The same network described differently (as spandrel would describe another family)."""
     fields = dict(purpose=model.purpose, tags=model.tags, supports_half=True, supports_bfloat16=True,
-                  scale=model.scale, input_channels=3, output_channels=3, tiling=model.tiling)
+                  scale=model.scale, input_channels=3, output_channels=3, tiling=model.tiling,
+                  size_requirements=model.size_requirements)
     fields.update(changes)
     return ImageModelDescriptor(model.model, model.model.state_dict(), model.architecture, **fields)
 
 
 def test_a_model_that_tiles_itself_gets_whole_frames():
-    model = rewrapped(load_release("realesr-animevideov3.pth", num_conv=2), tiling=ModelTiling.INTERNAL)
+    """Even where the frame is not a multiple of the model's alignment (41 px, multiple of 4)."""
+    model = rewrapped(load_release("realesr-animevideov3.pth", num_conv=2), tiling=ModelTiling.INTERNAL,
+                      size_requirements=SizeRequirements(multiple_of=4))
     progress = []
-    upscale_frames(frames(3, 40, 40), model, tile=16, overlap=8, temporal_stabilize=False,
-                   on_progress=lambda done, total: progress.append((done, total)))
+    out = upscale_frames(frames(3, 37, 41), model, tile=16, overlap=8, temporal_stabilize=False,
+                         on_progress=lambda done, total: progress.append((done, total)))
     assert progress[-1] == (3, 3)
+    assert out.shape == (3, 37 * 4, 41 * 4, 3)
 
 
 @pytest.mark.parametrize("bad,message", [
