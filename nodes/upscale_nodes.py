@@ -8,7 +8,8 @@ import torch
 from comfy_api.latest import io
 from spandrel import ModelLoader, UnsupportedModelError
 
-from ..samplers.upscale_models import EXAMPLES, UpscaleModelError, check_upscale_model, describe, upscale_frames
+from ..samplers.upscale_models import (EXAMPLES, UpscaleModelError, check_frames, check_upscale_model, describe,
+                                       upscale_frames)
 from .types import CATEGORY
 
 log = logging.getLogger("AnimateDiff-Lightning")
@@ -107,6 +108,7 @@ class UpscaleFrames(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, upscale_model, scale, temporal_stabilize, tile, overlap) -> io.NodeOutput:
+        check_frames(images)
         model = check_upscale_model(upscale_model)
         device = mm.get_torch_device()
         per_frame = frame_bytes(tile, images.shape[1], images.shape[2], model.scale)
