@@ -7,8 +7,10 @@ from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .sampler_nodes import LightningSampler, LightningSchedule
+from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 
-NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule]
+NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
+         LoadUpscaleModel, UpscaleFrames]
 
 _register_model_folders()
 
