@@ -56,7 +56,8 @@ def model_files() -> dict[str, dict[str, Path]]:
         },
         "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
         "upscale_models": {name: cached_upscale_file(name) for name in (
-            "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "realesr-animevideov3.pth",
+            "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.safetensors",
+            "realesr-animevideov3.pth",
             "gray-x4.pth", "not-an-upscaler.pth")},
     }
 

@@ -23,6 +23,15 @@ MODEL_SOURCES = {
         f"https://huggingface.co/ByteDance/AnimateDiff-Lightning/resolve/main/"
         f"animatediff_lightning_{n}step_{kind}.safetensors", "animatediff_models")
        for n in (1, 2, 4, 8) for kind in ("comfyui", "diffusers")},
+    "RealESRGAN_x4plus.safetensors": (
+        "https://huggingface.co/Comfy-Org/Real-ESRGAN_repackaged/resolve/main/RealESRGAN_x4plus.safetensors",
+        "upscale_models"),
+}
+# Official files the frontend will not download (it fetches only .safetensors/.sft, from a few hosts): the Models
+# note gives their URL and folder, and they stay out of properties.models so the dialog offers nothing broken.
+MANUAL_SOURCES = {
+    "v2_lora_ZoomIn.ckpt": ("https://huggingface.co/guoyww/animatediff/resolve/main/v2_lora_ZoomIn.ckpt",
+                            "animatediff_motion_lora"),
 }
 MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -118,9 +127,14 @@ def widget_value(key: str, name: str, spec: list, inputs: dict):
 
 
 def models_for(values: list) -> list[dict]:
+    """Model files among a node's widget values; those in MANUAL_SOURCES are marked "manual"."""
     out = []
     for value in values:
         if isinstance(value, str) and value.lower().endswith(MODEL_SUFFIXES):
+            if value in MANUAL_SOURCES:
+                url, folder = MANUAL_SOURCES[value]
+                out.append({"name": value, "url": url, "directory": folder, "manual": True})
+                continue
             if value not in MODEL_SOURCES:
                 raise WorkflowError(f"model file '{value}' has no download source in MODEL_SOURCES; add its "
                                     f"official URL and models/ folder")
@@ -133,7 +147,8 @@ def models_note(models: list[dict]) -> str:
     lines = ["## Model files", "",
              "ComfyUI offers to download missing ones when this workflow loads. Or put them here:", ""]
     for m in models:
-        lines.append(f"- `ComfyUI/models/{m['directory']}/` [{m['name']}]({m['url']})")
+        by_hand = " (download it yourself: ComfyUI only downloads .safetensors files)" if m.get("manual") else ""
+        lines.append(f"- `ComfyUI/models/{m['directory']}/` [{m['name']}]({m['url']}){by_hand}")
     lines += ["", "Sampler **steps 0** = the motion module's Lightning step count (4 for the 4-step file); "
                   "cfg 1.0 ignores the negative prompt."]
     return "\n".join(lines)
@@ -150,6 +165,7 @@ def api_to_ui(name: str, api: dict, defs: dict) -> dict:
     # Slots first: link ids are numbered in (target node, target slot) order so the output is stable.
     nodes: dict[str, dict] = {}
     links: list[list] = []
+    manual_models: list[dict] = []
     for key in sorted(api, key=lambda k: ids[k]):
         node = api[key]
         defn = defs[node["class_type"]]
@@ -188,7 +204,12 @@ def api_to_ui(name: str, api: dict, defs: dict) -> dict:
                       "ver": pack_version if is_pack else "0.14.1"}
         models = models_for(values)
         if models:
-            properties["models"] = models
+            properties["models"] = [m for m in models if not m.get("manual")]
+            note_models = [m for m in models if m.get("manual")]
+            if note_models:
+                manual_models.extend(m for m in note_models if m not in manual_models)
+            if not properties["models"]:
+                del properties["models"]
         ui = {"id": ids[key], "type": node["class_type"], "pos": [0, 0], "size": node_size(node["class_type"], defn),
               "flags": {}, "order": 0, "mode": 0, "inputs": ui_inputs,
               "outputs": [{"name": out_name, "type": out_type, "slot_index": i, "links": []}
@@ -229,6 +250,7 @@ def api_to_ui(name: str, api: dict, defs: dict) -> dict:
         for m in n["properties"].get("models", []):
             if m not in all_models:
                 all_models.append(m)
+    all_models += manual_models
     if all_models:
         note_id = max(ids.values()) + 1
         ui_nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [ORIGIN[0], ORIGIN[1] - NOTE_SIZE[1] - 40],

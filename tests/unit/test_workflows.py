@@ -11,7 +11,7 @@ import pytest
 from tests.tools import node_defs
 from tests.tools.node_defs import REPO, all_defs, is_widget, ordered_inputs, widget_slots
 from tests.tools.ui_to_api import ui_to_api
-from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
+from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
 
 WORKFLOWS = REPO / "workflows"
 API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
@@ -153,7 +153,8 @@ def test_model_files_are_official_and_downloadable(name, defs):
     for node in ui_twin(name)["nodes"]:
         if node["type"] in FRONTEND_ONLY_TYPES:
             continue
-        files = [v for v in node["widgets_values"] if isinstance(v, str) and v.lower().endswith(MODEL_SUFFIXES)]
+        files = [v for v in node["widgets_values"] if isinstance(v, str) and v.lower().endswith(MODEL_SUFFIXES)
+                 and v not in MANUAL_SOURCES]
         entries = {m["name"]: m for m in node["properties"].get("models", [])}
         assert sorted(entries) == sorted(files), f"{name}.json node {node['id']}: models {entries} vs files {files}"
         for file in files:
@@ -163,6 +164,18 @@ def test_model_files_are_official_and_downloadable(name, defs):
             assert frontend_offers_download(entry["url"], file), f"the frontend will not download {entry['url']}"
             found += 1
     assert found >= 2, f"{name}.json names no checkpoint and motion module"
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_files_the_frontend_cannot_fetch_are_in_the_models_note(name):
+    """Official .ckpt files (guoyww's Motion LoRAs) get their URL and folder in the workflow's Models note."""
+    workflow = ui_twin(name)
+    note = "\n".join(str(v) for n in workflow["nodes"] if n["type"] == "MarkdownNote" for v in n["widgets_values"])
+    for node in workflow["nodes"]:
+        for value in node.get("widgets_values", []):
+            if value in MANUAL_SOURCES:
+                url, folder = MANUAL_SOURCES[value]
+                assert f"models/{folder}/` [{value}]({url}) (download it yourself" in note
 
 
 @pytest.mark.parametrize("name", UI_NAMES)
