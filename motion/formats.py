@@ -117,6 +117,17 @@ def _explain_non_motion_file(sd: dict, name: str) -> MotionModuleError:
                  "Choose an AnimateDiff motion module file (.safetensors with down_blocks.*.motion_modules.* keys).")
 
 
+def original_key(key: str) -> str:
+    """One diffusers MotionAdapter key (or a key already in the original layout) in the original layout."""
+    m = _MODULE_PREFIX.match(key)
+    if m is None or key[m.end():].startswith("temporal_transformer."):
+        return key
+    rest = "." + key[m.end():]
+    for old, new in _DIFFUSERS_TO_ORIGINAL:
+        rest = rest.replace(old, new)
+    return f"{m.group(0)}temporal_transformer{rest}"
+
+
 def _to_original_keys(sd: dict) -> dict:
     """diffusers MotionAdapter keys -> original keys; the one shared `pos_embed.pe` per block feeds both attentions."""
     out = {}
@@ -128,10 +139,7 @@ def _to_original_keys(sd: dict) -> dict:
             for a in (0, 1):
                 out[f"{m.group(0)}temporal_transformer.{block}.attention_blocks.{a}.pos_encoder.pe"] = value
             continue
-        rest = "." + rest
-        for old, new in _DIFFUSERS_TO_ORIGINAL:
-            rest = rest.replace(old, new)
-        out[f"{m.group(0)}temporal_transformer{rest}"] = value
+        out[original_key(key)] = value
     return out
 
 

@@ -66,16 +66,28 @@ class TemporalAttention(nn.Module):
         self.to_out = nn.ModuleList([ops.Linear(dim, dim)])
         self.pos_encoder = PositionalEncoding(dim, pe_length)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lora: dict | None = None) -> torch.Tensor:
         # x: normed tokens (B*H*W, F, C); written to in place (the caller owns it and does not reuse it).
+        # lora: {"to_q": low-rank side path, ...} from motion/lora.py, or None.
         n, f, c = x.shape
         pe = self.pos_encoder.pe[:, :f]
         x += pe.to(device=x.device, dtype=x.dtype)
-        q = self.to_q(x).view(n, f, self.heads, c // self.heads).transpose(1, 2)
-        k = self.to_k(x).view(n, f, self.heads, c // self.heads).transpose(1, 2)
-        v = self.to_v(x).view(n, f, self.heads, c // self.heads).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.to_out[0](out.transpose(1, 2).reshape(n, f, c))
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        if lora:
+            q, k, v = (_add_lora(t, lora, name, x) for t, name in ((q, "to_q"), (k, "to_k"), (v, "to_v")))
+        heads = (n, f, self.heads, c // self.heads)
+        out = F.scaled_dot_product_attention(q.view(heads).transpose(1, 2), k.view(heads).transpose(1, 2),
+                                             v.view(heads).transpose(1, 2))
+        out = out.transpose(1, 2).reshape(n, f, c)
+        result = self.to_out[0](out)
+        return _add_lora(result, lora, "to_out", out) if lora else result
+
+
+def _add_lora(y: torch.Tensor, lora: dict, name: str, x: torch.Tensor) -> torch.Tensor:
+    path = lora.get(name)
+    if path is not None:
+        y += path(x)
+    return y
 
 
 class GEGLU(nn.Module):
@@ -85,7 +97,7 @@ class GEGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden, gate = self.proj(x).chunk(2, dim=-1)
-        return hidden * F.gelu(gate)
+        return F.gelu(gate).mul_(hidden)   # in place: the 4x-wide activations are the module's largest
 
 
 class FeedForward(nn.Module):
@@ -106,9 +118,9 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(dim, ops=ops)
         self.ff_norm = ops.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
-            y = attention(norm(x))
+    def forward(self, x: torch.Tensor, lora: dict | None = None, index: int = 0) -> torch.Tensor:
+        for a, (attention, norm) in enumerate(zip(self.attention_blocks, self.norms)):
+            y = attention(norm(x), lora.get((index, a)) if lora else None)
             y += x
             x = y
         y = self.ff(self.ff_norm(x))
@@ -124,7 +136,7 @@ class TemporalTransformer3D(nn.Module):
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(dim, pe_length, ops)])
         self.proj_out = ops.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, lora: dict | None = None) -> torch.Tensor:
         bf, c, h, w = x.shape
         b = bf // frames
         # Per-frame GroupNorm: each of the B*F samples is normalised on its own, as in the original.
@@ -133,8 +145,8 @@ class TemporalTransformer3D(nn.Module):
         del normed
         hidden = self.proj_in(tokens)
         del tokens
-        for block in self.transformer_blocks:
-            hidden = block(hidden)
+        for index, block in enumerate(self.transformer_blocks):
+            hidden = block(hidden, lora, index)
         hidden = self.proj_out(hidden)
         # One allocation for the way back: the add writes straight into x's (B, F, C, H, W) layout.
         out = x.view(b, frames, c, h, w) + hidden.view(b, h, w, frames, c).permute(0, 3, 4, 1, 2)
@@ -152,7 +164,8 @@ class VanillaTemporalModule(nn.Module):
     def pe_length(self) -> int:
         return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.length
 
-    def forward(self, x: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int | None = None, lora: dict | None = None) -> torch.Tensor:
+        """lora: this module's entry of a motion.lora.LoRASet ({(block, attention): {projection: path}}), or None."""
         if frames is None:
             raise MotionModuleError(
                 "motion module called without a frame count: it must be run through the pack's "
@@ -165,8 +178,8 @@ class VanillaTemporalModule(nn.Module):
                 f"Use context windows (context length <= {self.pe_length}) or fewer frames.")
         weight_dtype = self.temporal_transformer.proj_in.weight.dtype
         if x.dtype == weight_dtype or weight_dtype not in (torch.float16, torch.bfloat16, torch.float32):
-            return self.temporal_transformer(x, frames)
-        return self.temporal_transformer(x.to(weight_dtype), frames).to(x.dtype)
+            return self.temporal_transformer(x, frames, lora)
+        return self.temporal_transformer(x.to(weight_dtype), frames, lora).to(x.dtype)
 
 
 class MotionBlock(nn.Module):

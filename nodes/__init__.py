@@ -1,6 +1,26 @@
-"""ComfyUI glue: node classes only; the math lives in motion/ and samplers/."""
+"""ComfyUI glue: node classes and the extension entry point; the math lives in motion/ and samplers/."""
+from typing_extensions import override
+
+from comfy_api.latest import ComfyExtension, io
+
 from .context_nodes import ContextOptionsNode
+from .model_folders import register as _register_model_folders
+from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .sampler_nodes import LightningSampler, LightningSchedule
+from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 
-NODES = [LoadMotionModule, ApplyMotionModule, LightningSampler, LightningSchedule, ContextOptionsNode]
+NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
+         ContextOptionsNode, LoadUpscaleModel, UpscaleFrames]
+
+_register_model_folders()
+
+
+class AnimateDiffLightningExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)
+
+
+async def comfy_entrypoint() -> AnimateDiffLightningExtension:
+    return AnimateDiffLightningExtension()

@@ -21,10 +21,12 @@ from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 
 from ..motion.formats import MotionInfo
+from ..motion.lora import LoRASet
 from ..motion.loader import load_motion_module
 from ..motion.module import MotionModel, MotionModuleError, VanillaTemporalModule
 
 KEY = "adlightning_motion"   # additional-models / injections / attachments key
+LORA_KEY = "adlightning_motion_lora"   # transformer_options entry: the motion.lora.LoRASet of this MODEL
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,13 @@ class MotionHandle:
     """What flows along the pack's MOTION_MODEL wire: the loaded module and the Motion LoRAs stacked on it."""
     patcher: comfy.model_patcher.ModelPatcher
     info: MotionInfo
-    loras: tuple = field(default=())   # filled by the Motion LoRA node
+    loras: tuple = field(default=())   # ((MotionLoRA, strength), ...) from the Motion LoRA node
 
-    def with_lora(self, lora) -> "MotionHandle":
-        return replace(self, loras=self.loras + (lora,))
+    def with_lora(self, lora, strength: float) -> "MotionHandle":
+        return replace(self, loras=self.loras + ((lora, strength),))
+
+    def lora_set(self) -> LoRASet:
+        return LoRASet(self.patcher.model, list(self.loras))
 
 
 def load_handle(path: str) -> MotionHandle:
@@ -118,7 +123,8 @@ def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     # Checked 21 times per UNet pass: a 16-frame step can take minutes on CPU, and Cancel should not wait for it.
     comfy.model_management.throw_exception_if_processing_interrupted()
     conds = len(transformer_options.get("cond_or_uncond") or (0,))
-    return layer(x, x.shape[0] // conds)
+    loras = transformer_options.get(LORA_KEY)
+    return layer(x, x.shape[0] // conds, loras.for_module(layer) if loras else None)
 
 
 def sqrt_linear_sampling(model_patcher):
@@ -142,6 +148,18 @@ def attach(model_patcher, handle: MotionHandle, motion_patcher=None):
     model.set_model_forward_timestep_embed_patch((VanillaTemporalModule, _run_temporal))
     model.add_object_patch("model_sampling", sqrt_linear_sampling(model_patcher))
     model.set_attachments(KEY, handle)
+    if handle.loras:
+        model.model_options["transformer_options"][LORA_KEY] = handle.lora_set()
+    return model
+
+
+def scale_motion_loras(model_patcher, factor: float):
+    """A clone whose motion LoRAs run at `factor` times their strengths; nothing is reloaded or copied."""
+    loras = model_patcher.model_options["transformer_options"].get(LORA_KEY)
+    if loras is None or factor == 1.0:
+        return model_patcher
+    model = model_patcher.clone()
+    model.model_options["transformer_options"][LORA_KEY] = loras.rescaled(factor)
     return model
 
 

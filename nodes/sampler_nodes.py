@@ -80,6 +80,10 @@ class LightningSampler(io.ComfyNode):
                                        "counts, at twice the cost."),
                 io.Combo.Input("scheduler", options=list(SCHEDULERS), default="trailing", tooltip=SCHEDULER_TOOLTIP),
                 io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01, tooltip=DENOISE_TOOLTIP),
+                io.Float.Input("motion_lora_strength", default=1.0, min=0.0, max=2.0, step=0.05, optional=True,
+                               tooltip="Multiplies the strength of every Motion LoRA attached to the motion module, "
+                                       "for this run only (nothing is reloaded). 1.0 keeps each LoRA's own "
+                                       "strength, 0 runs without them. No effect without Motion LoRAs."),
                 ContextOptions.Input("context_options", optional=True,
                                      tooltip="From AnimateDiff-Lightning Context Windows: needed for clips longer "
                                              "than the motion module's position table (32 frames), and better than "
@@ -90,7 +94,8 @@ class LightningSampler(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, scheduler, denoise,
-                context_options=None) -> io.NodeOutput:
+                motion_lora_strength=1.0, context_options=None) -> io.NodeOutput:
+        model = motion_patch.scale_motion_loras(model, motion_lora_strength)
         latent = latent_image
         samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
         check_frames(model, samples.shape[0], context_options)

@@ -85,7 +85,7 @@ class ComfyServer:
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read())
+                return r.status, json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
@@ -138,6 +138,11 @@ class ComfyServer:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
         return 0
+
+    def reset_peak_rss(self) -> None:
+        """Restart VmHWM from the current RSS (Linux >= 4.0), so the next peak belongs to what runs next."""
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
+            f.write("5")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 
-from tests.fixtures.motion_files import cache_dir, cached_file
+from tests.fixtures.motion_files import cache_dir, cached_file, cached_motion_lora
+from tests.fixtures.upscale_files import cached_upscale_file
 from tests.host.comfy_server import REPO, ComfyServer
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
@@ -50,7 +51,14 @@ def model_files() -> dict[str, dict[str, Path]]:
             LIGHTNING_NAME: cached_file("v2", LIGHTNING_NAME),
             "animatediff_lightning_4step_diffusers.safetensors":
                 cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
+            # The browser check switches the loader to the 8-step name (steps follow the file name); same weights.
+            "animatediff_lightning_8step_comfyui.safetensors": cached_file("v2", LIGHTNING_NAME),
         },
+        "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
+        "upscale_models": {name: cached_upscale_file(name) for name in (
+            "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.safetensors",
+            "realesr-animevideov3.pth",
+            "gray-x4.pth", "not-an-upscaler.pth")},
     }
 
 

@@ -1,0 +1,161 @@
+// Frontend glue for the AnimateDiff-Lightning nodes. Optional: the nodes and the API work without it.
+//  * Changing the motion-module file carries the sampler's steps along (auto stays auto, a value equal to the old
+//    file's N becomes the new file's N, any other value is the user's and stays).
+//  * The steps widget's label says what auto resolves to ("steps (auto: 4)") and when a value overrides the file.
+//  * The Context Windows node shows which frames each window will cover for the sampler it feeds, before running.
+// The decisions live in ./lib (plain ES modules tested with node --test); this file only reads and writes the graph.
+import { app } from "../../scripts/app.js";
+import { describeWindows } from "./lib/context_windows.js";
+import { downstreamOfType, upstreamOfType } from "./lib/graph_walk.js";
+import { lightningStepsFromName } from "./lib/lightning_steps.js";
+import { effectiveSteps, stepsLabel, syncedSteps } from "./lib/steps_sync.js";
+
+const LOADER = "ADLightning_LoadMotionModule";
+const SAMPLERS = ["ADLightning_Sampler", "ADLightning_Schedule"];
+const CONTEXT = "ADLightning_ContextOptions";
+const PACK_PREFIX = "ADLightning_";
+const PREVIEW = "window_preview";
+
+const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
+
+/** The graph as plain {nodes, edges} for ./lib/graph_walk.js. */
+function describe(graph) {
+  const all = graph.nodes ?? graph._nodes ?? [];
+  const edges = [];
+  for (const node of all) {
+    for (const input of node.inputs ?? []) {
+      if (input.link == null) continue;
+      const link = graph.getLink?.(input.link) ?? graph.links?.[input.link];
+      if (link) edges.push([link.origin_id, node.id]);
+    }
+  }
+  return { nodes: all.map((n) => ({ id: n.id, type: n.comfyClass ?? n.type })), edges };
+}
+
+/** The Lightning N of the one motion file feeding `samplerId`; null if none, not Lightning, or several differ. */
+function fileSteps(graph, desc, samplerId) {
+  const loaders = upstreamOfType(samplerId, [LOADER], desc.nodes, desc.edges);
+  const found = new Set(loaders.map((id) => lightningStepsFromName(widget(graph.getNodeById(id), "model_name")?.value)));
+  return found.size === 1 ? [...found][0] : null;
+}
+
+/** Frame count of the latent feeding a sampler (an empty-latent node's batch_size), or undefined. */
+function samplerFrames(graph, sampler) {
+  const input = sampler.inputs?.find((i) => i.name === "latent_image");
+  const link = input?.link != null ? graph.getLink?.(input.link) ?? graph.links?.[input.link] : null;
+  return link ? widget(graph.getNodeById(link.origin_id), "batch_size")?.value : undefined;
+}
+
+function windowPreviewText(graph, desc, node) {
+  const options = {
+    length: widget(node, "context_length")?.value,
+    overlap: widget(node, "context_overlap")?.value,
+    schedule: widget(node, "schedule")?.value,
+  };
+  const samplers = downstreamOfType(node.id, SAMPLERS, desc.nodes, desc.edges);
+  if (!samplers.length) return "Connect to the sampler's context_options to see the windows.";
+  const sampler = graph.getNodeById(samplers[0]);
+  const steps = effectiveSteps(widget(sampler, "steps")?.value ?? 0, fileSteps(graph, desc, sampler.id));
+  return describeWindows(samplerFrames(graph, sampler), options, steps);
+}
+
+function refreshLabels(graph) {
+  if (!graph) return;
+  const desc = describe(graph);
+  for (const { id, type } of desc.nodes) {
+    const node = graph.getNodeById(id);
+    if (SAMPLERS.includes(type)) {
+      const steps = widget(node, "steps");
+      if (steps) steps.label = stepsLabel(steps.value, fileSteps(graph, desc, id));
+    }
+    const preview = widget(node, PREVIEW);
+    if (type === CONTEXT && preview) preview.element.textContent = windowPreviewText(graph, desc, node);
+  }
+  graph.setDirtyCanvas?.(true, true);
+}
+
+let refreshQueued = false;
+function queueRefresh(graph) {
+  // Loading a graph fires a connection change per link; one refresh after them is enough.
+  if (refreshQueued) return;
+  refreshQueued = true;
+  queueMicrotask(() => {
+    refreshQueued = false;
+    refreshLabels(graph ?? app.graph);
+  });
+}
+
+function motionFileChanged(node, oldName, newName) {
+  const graph = node.graph ?? app.graph;
+  const desc = describe(graph);
+  const oldN = lightningStepsFromName(oldName);
+  const newN = lightningStepsFromName(newName);
+  for (const id of downstreamOfType(node.id, SAMPLERS, desc.nodes, desc.edges)) {
+    const steps = widget(graph.getNodeById(id), "steps");
+    if (steps) steps.value = syncedSteps(steps.value, oldN, newN);
+  }
+  refreshLabels(graph);
+}
+
+function chain(object, method, after) {
+  const original = object[method];
+  object[method] = function (...args) {
+    const result = original?.apply(this, args);
+    after.apply(this, args);
+    return result;
+  };
+}
+
+function watchLoader(node) {
+  const file = widget(node, "model_name");
+  if (!file) return;
+  let last = file.value;
+  chain(file, "callback", (value) => {
+    if (value !== last) motionFileChanged(node, last, value);
+    last = value;
+  });
+  // Loading a workflow sets widget values without callbacks: remember the loaded file as the one to follow from.
+  chain(node, "onConfigure", () => {
+    last = file.value;
+  });
+}
+
+function addWindowPreview(node) {
+  const element = document.createElement("pre");
+  element.className = "adlightning-window-preview";
+  Object.assign(element.style, {
+    margin: "0", padding: "4px 6px", whiteSpace: "pre-wrap", overflow: "hidden", fontSize: "10px",
+    lineHeight: "1.35", fontFamily: "monospace", color: "var(--input-text, #ddd)",
+    background: "var(--comfy-input-bg, #222)", borderRadius: "4px",
+  });
+  // Display only: not a widget value (serialize false keeps widgets_values and the API prompt unchanged).
+  const preview = node.addDOMWidget(PREVIEW, "adlightning_preview", element, {
+    serialize: false, getValue: () => undefined, setValue: () => {}, getMinHeight: () => 64,
+  });
+  preview.serialize = false;
+  for (const name of ["context_length", "context_overlap", "schedule"]) {
+    const w = widget(node, name);
+    if (w) chain(w, "callback", () => queueRefresh(node.graph));
+  }
+}
+
+app.registerExtension({
+  name: "ADLightning.Frontend",
+  nodeCreated(node) {
+    const type = node.comfyClass ?? node.type;
+    // Frame counts live on core nodes (Empty Latent Image); their edits move the window preview.
+    const frames = widget(node, "batch_size");
+    if (frames) chain(frames, "callback", () => queueRefresh(node.graph));
+    if (!type?.startsWith(PACK_PREFIX)) return;
+    if (type === LOADER) watchLoader(node);
+    if (type === CONTEXT) addWindowPreview(node);
+    if (SAMPLERS.includes(type)) {
+      const steps = widget(node, "steps");
+      if (steps) chain(steps, "callback", () => refreshLabels(node.graph ?? app.graph));
+    }
+    chain(node, "onConnectionsChange", () => queueRefresh(node.graph));
+  },
+  afterConfigureGraph() {
+    refreshLabels(app.graph);
+  },
+});

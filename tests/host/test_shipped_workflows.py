@@ -1,0 +1,44 @@
+"""Host tier: every API twin in workflows/api/ runs in a real ComfyUI (random weights, 64 px), and the committed dump
+of this pack's node definitions (used offline by the unit tier) matches what the live server reports."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.host.conftest import nodes_of, small
+from tests.tools.node_defs import PACK_DUMP, REPO
+from tests.tools.refresh_pack_object_info import dump_text, pack_entries
+
+API_NAMES = sorted(p.stem for p in (REPO / "workflows" / "api").glob("*.json"))
+TEST_FRAMES = 8   # enough to exercise the temporal layers; context-window twins keep their own frame count
+
+
+def without_model_files(entries: dict) -> dict:
+    """Model-file combos list whatever files the server has; the dump is made with none."""
+    entries = json.loads(json.dumps(entries))
+    for entry in entries.values():
+        for group in entry["input"].values():
+            for spec in group.values():
+                if len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("options") is not None \
+                        and any(str(o).endswith(".safetensors") for o in spec[1]["options"]):
+                    spec[1]["options"] = []
+    return entries
+
+
+def test_pack_object_info_dump_is_current(server):
+    live = without_model_files(pack_entries(server.get("/object_info")))
+    assert dump_text(live) == PACK_DUMP.read_text(), \
+        "tests/fixtures/pack_object_info.json is stale: run python -m tests.tools.refresh_pack_object_info"
+
+
+@pytest.mark.parametrize("name", API_NAMES)
+def test_api_twin_runs(server, name):
+    api = json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
+    has_windows = any("Context" in node["class_type"] for node in api.values())
+    entry = server.run(small(api, 64, None if has_windows else TEST_FRAMES))
+    saved = server.output_files(entry)
+    assert saved, f"{name}: no output saved: {entry.get('outputs')}"
+    for path in saved:
+        assert path.stat().st_size > 0
+    assert nodes_of(api, "SaveAnimatedWEBP") or nodes_of(api, "SaveVideo") or nodes_of(api, "SaveWEBM")

@@ -1,0 +1,86 @@
+"""Node definitions (ComfyUI's GET /object_info shape) for offline workflow checks and for building UI workflows.
+
+Two sources, merged:
+  * core: shared/comfyui/object_info-0.14.1.json, a dump of a stock ComfyUI 0.14.1 (beside the repo: ../shared, or
+    ADL_SHARED_DIR);
+  * this pack: tests/fixtures/pack_object_info.json, dumped from a live server by refresh_pack_object_info.py and
+    kept current by a host test (the V3 schemas need ComfyUI to import, which the unit tier does not have).
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACK_DUMP = REPO / "tests" / "fixtures" / "pack_object_info.json"
+CORE_DUMP_NAME = "object_info-0.14.1.json"
+PACK_PREFIX = "ADLightning_"
+
+# Widget-capable input types; every other type (MODEL, LATENT, ADLIGHTNING_...) is a socket that takes a link.
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+# Inputs with these flags get one more, serialized widget after them in the frontend (the upload button's value).
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
+
+
+def core_dump_path() -> Path:
+    shared = Path(os.environ.get("ADL_SHARED_DIR") or REPO.parent / "shared")
+    return shared / "comfyui" / CORE_DUMP_NAME
+
+
+@lru_cache(maxsize=1)
+def core_defs() -> dict:
+    path = core_dump_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: core node definitions come from shared/ beside the repo "
+                                f"(or set ADL_SHARED_DIR to the folder that holds comfyui/{CORE_DUMP_NAME})")
+    return json.loads(path.read_text())
+
+
+@lru_cache(maxsize=1)
+def pack_defs() -> dict:
+    return json.loads(PACK_DUMP.read_text())
+
+
+def all_defs() -> dict:
+    return {**core_defs(), **pack_defs()}
+
+
+def ordered_inputs(defn: dict) -> list[tuple[str, list]]:
+    """(name, spec) in the order the frontend creates slots and widgets: required, then optional, per input_order."""
+    out = []
+    for group in ("required", "optional"):
+        specs = defn["input"].get(group, {})
+        for name in defn.get("input_order", {}).get(group, list(specs)):
+            out.append((name, specs[name]))
+    return out
+
+
+def is_widget(spec: list) -> bool:
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 else {}
+    if options.get("forceInput"):
+        return False
+    return isinstance(kind, list) or kind in WIDGET_TYPES
+
+
+def widget_slots(defn: dict) -> list[str | None]:
+    """Names behind a UI node's widgets_values, in order. None marks a frontend-only value (control_after_generate,
+    an upload button) that has no API input."""
+    slots: list[str | None] = []
+    for name, spec in ordered_inputs(defn):
+        if not is_widget(spec):
+            continue
+        slots.append(name)
+        options = spec[1] if len(spec) > 1 else {}
+        if options.get("control_after_generate"):
+            slots.append(None)
+        if any(options.get(flag) for flag in UPLOAD_FLAGS):
+            slots.append(None)
+    return slots
+
+
+def socket_inputs(defn: dict) -> list[tuple[str, str]]:
+    """(name, type) of the inputs that are link slots, in slot order."""
+    return [(name, spec[0]) for name, spec in ordered_inputs(defn) if not is_widget(spec)]

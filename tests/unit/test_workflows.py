@@ -1,0 +1,229 @@
+"""Shipped workflows, offline: UI and API twins agree, every node type exists (this pack or ComfyUI 0.14.1 core),
+every widget value is one the real frontend accepts, and every model file carries its download source."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.tools import node_defs
+from tests.tools.node_defs import REPO, all_defs, is_widget, ordered_inputs, widget_slots
+from tests.tools.ui_to_api import ui_to_api
+from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
+
+WORKFLOWS = REPO / "workflows"
+API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
+UI_NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+# The frontend's missing-models dialog (comfyui-frontend-package 1.39, MissingModelsWarning) downloads only these
+# few named URLs, or .safetensors / .sft files from these hosts; for anything else it shows an error instead.
+DOWNLOAD_HOSTS = ("https://huggingface.co/", "https://civitai.com/")
+DOWNLOAD_SUFFIXES = (".safetensors", ".sft")
+DOWNLOAD_ALLOWED_URLS = {
+    "https://huggingface.co/stabilityai/stable-zero123/resolve/main/stable_zero123.ckpt",
+    "https://huggingface.co/TencentARC/T2I-Adapter/resolve/main/models/t2iadapter_depth_sd14v1.pth?download=true",
+    "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",
+}
+
+
+def frontend_offers_download(url: str, name: str) -> bool:
+    return url in DOWNLOAD_ALLOWED_URLS or (url.startswith(DOWNLOAD_HOSTS) and name.endswith(DOWNLOAD_SUFFIXES))
+
+
+@pytest.fixture(scope="module")
+def defs() -> dict:
+    if not node_defs.core_dump_path().is_file():
+        message = f"core node definitions not found at {node_defs.core_dump_path()} (shared/ beside the repo)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return all_defs()
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def api_twin(name: str) -> dict:
+    return load(WORKFLOWS / "api" / f"{name}.json")
+
+
+def ui_twin(name: str) -> dict:
+    return load(WORKFLOWS / f"{name}.json")
+
+
+def strip_meta(api: dict) -> dict:
+    return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+
+
+def with_defaults(api: dict, defs: dict) -> dict:
+    """The API twin with omitted widget inputs at their defaults (what the server would use)."""
+    out = strip_meta(api)
+    for node in out.values():
+        for name, spec in ordered_inputs(defs[node["class_type"]]):
+            if is_widget(spec) and name not in node["inputs"] and "default" in (spec[1] if len(spec) > 1 else {}):
+                node["inputs"][name] = spec[1]["default"]
+    return out
+
+
+def test_shipped_workflows_exist():
+    assert "t2v_lightning" in API_NAMES
+    assert UI_NAMES, "no UI-format workflows in workflows/"
+
+
+@pytest.mark.parametrize("name", API_NAMES)
+def test_every_api_twin_has_a_ui_workflow_and_thumbnail(name):
+    assert (WORKFLOWS / f"{name}.json").is_file(), \
+        f"workflows/{name}.json missing: run python -m tests.tools.build_ui_workflows {name}"
+    thumb = WORKFLOWS / f"{name}.jpg"
+    assert thumb.is_file(), f"workflows/{name}.jpg missing: run the host-tier browser check (tests/host/test_browser.py)"
+    assert thumb.read_bytes()[:3] == b"\xff\xd8\xff", f"{thumb} is not a JPEG"
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_every_ui_workflow_has_an_api_twin(name):
+    assert (WORKFLOWS / "api" / f"{name}.json").is_file(), f"workflows/{name}.json has no twin in workflows/api/"
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_ui_and_api_twins_agree(name, defs):
+    """Same nodes, same types, same widget values, same links."""
+    assert ui_to_api(ui_twin(name), defs) == with_defaults(api_twin(name), defs)
+
+
+@pytest.mark.parametrize("name", API_NAMES)
+def test_every_node_type_exists(name, defs):
+    for key, node in api_twin(name).items():
+        assert node["class_type"] in defs, f"api/{name}.json node {key}: unknown type {node['class_type']}"
+    if (WORKFLOWS / f"{name}.json").is_file():
+        for node in ui_twin(name)["nodes"]:
+            assert node["type"] in defs or node["type"] in FRONTEND_ONLY_TYPES, \
+                f"{name}.json node {node['id']}: unknown type {node['type']}"
+
+
+def check_value(where: str, spec: list, value) -> None:
+    kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+    if choices:   # model-file combos are empty in the dumps (no files on that server); their names are checked below
+        assert value in choices, f"{where}: {value!r} is not one of {choices}"
+    elif kind == "INT":
+        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: {value!r} is not an INT"
+    elif kind == "FLOAT":
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {value!r} not a FLOAT"
+    elif kind == "BOOLEAN":
+        assert isinstance(value, bool), f"{where}: {value!r} is not a BOOLEAN"
+    elif kind == "STRING":
+        assert isinstance(value, str), f"{where}: {value!r} is not a STRING"
+    if kind in ("INT", "FLOAT"):
+        assert options.get("min", value) <= value <= options.get("max", value), \
+            f"{where}: {value} outside [{options.get('min')}, {options.get('max')}]"
+
+
+@pytest.mark.parametrize("name", API_NAMES)
+def test_api_inputs_are_valid(name, defs):
+    """What the server's validation (and the frontend's red widgets) would reject: unknown inputs, missing required
+    ones, out-of-range numbers, combo values not offered, links between mismatched types."""
+    api = api_twin(name)
+    for key, node in api.items():
+        defn = defs[node["class_type"]]
+        specs = dict(ordered_inputs(defn))
+        where = f"api/{name}.json node {key} ({node['class_type']})"
+        assert set(node["inputs"]) <= set(specs), f"{where}: unknown inputs {set(node['inputs']) - set(specs)}"
+        for required in defn["input"].get("required", {}):
+            assert required in node["inputs"], f"{where}: required input '{required}' missing"
+        for input_name, value in node["inputs"].items():
+            spec = specs[input_name]
+            if isinstance(value, list):
+                origin = api[value[0]]
+                out_type = defs[origin["class_type"]]["output"][value[1]]
+                accepted = spec[0] if isinstance(spec[0], str) else "COMBO"
+                assert out_type == accepted or "*" in (out_type, accepted) or out_type in accepted.split(","), \
+                    f"{where}: input '{input_name}' takes {accepted}, linked to a {out_type} output"
+            else:
+                assert is_widget(spec), f"{where}: '{input_name}' is a {spec[0]} socket but has a value {value!r}"
+                check_value(f"{where}.{input_name}", spec, value)
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_model_files_are_official_and_downloadable(name, defs):
+    """Every model file a loader names is an official file, and the node carries where to download it and which
+    models/ folder it goes in, in the form the frontend's missing-models dialog reads (properties.models)."""
+    found = 0
+    for node in ui_twin(name)["nodes"]:
+        if node["type"] in FRONTEND_ONLY_TYPES:
+            continue
+        files = [v for v in node["widgets_values"] if isinstance(v, str) and v.lower().endswith(MODEL_SUFFIXES)
+                 and v not in MANUAL_SOURCES]
+        entries = {m["name"]: m for m in node["properties"].get("models", [])}
+        assert sorted(entries) == sorted(files), f"{name}.json node {node['id']}: models {entries} vs files {files}"
+        for file in files:
+            entry = entries[file]
+            assert (entry["url"], entry["directory"]) == MODEL_SOURCES[file]
+            assert entry["url"].split("?")[0].endswith("/" + file)
+            assert frontend_offers_download(entry["url"], file), f"the frontend will not download {entry['url']}"
+            found += 1
+    assert found >= 2, f"{name}.json names no checkpoint and motion module"
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_files_the_frontend_cannot_fetch_are_in_the_models_note(name):
+    """Official .ckpt files (guoyww's Motion LoRAs) get their URL and folder in the workflow's Models note."""
+    workflow = ui_twin(name)
+    note = "\n".join(str(v) for n in workflow["nodes"] if n["type"] == "MarkdownNote" for v in n["widgets_values"])
+    for node in workflow["nodes"]:
+        for value in node.get("widgets_values", []):
+            if value in MANUAL_SOURCES:
+                url, folder = MANUAL_SOURCES[value]
+                assert f"models/{folder}/` [{value}]({url}) (download it yourself" in note
+
+
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_ui_widget_counts_match_the_frontend(name, defs):
+    for node in ui_twin(name)["nodes"]:
+        if node["type"] not in FRONTEND_ONLY_TYPES:
+            assert len(node["widgets_values"]) == len(widget_slots(defs[node["type"]])), f"{name} node {node['id']}"
+
+
+def test_seed_is_followed_by_control_after_generate(defs):
+    """The frontend adds a control widget after every seed; its value sits in widgets_values after the seed."""
+    slots = widget_slots(defs["ADLightning_Sampler"])
+    assert slots[:3] == ["seed", None, "steps"]
+    assert widget_slots(defs["LoadImage"]) == ["image", None]   # the upload button's value
+    values = next(n for n in ui_twin("t2v_lightning")["nodes"] if n["type"] == "ADLightning_Sampler")["widgets_values"]
+    assert values[1] in ("fixed", "increment", "decrement", "randomize")
+
+
+def test_download_rule_matches_the_frontend():
+    assert frontend_offers_download(*MODEL_SOURCES["animatediff_lightning_4step_comfyui.safetensors"][:1],
+                                    "animatediff_lightning_4step_comfyui.safetensors")
+    assert frontend_offers_download("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/"
+                                    "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.pth")
+    assert not frontend_offers_download("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/"
+                                        "RealESRGAN_x2plus.pth", "RealESRGAN_x2plus.pth")
+    assert not frontend_offers_download("https://huggingface.co/guoyww/animatediff/resolve/main/v2_lora_ZoomIn.ckpt",
+                                        "v2_lora_ZoomIn.ckpt")
+
+
+def test_generator_rejects_unknown_model_files(defs):
+    api = api_twin("t2v_lightning")
+    loader = next(k for k, v in api.items() if v["class_type"] == "ADLightning_LoadMotionModule")
+    api[loader]["inputs"]["model_name"] = "my_renamed_lightning.safetensors"
+    with pytest.raises(ValueError, match="no download source"):
+        api_to_ui("t2v_lightning", api, defs)
+
+
+def test_generator_rejects_a_dangling_link(defs):
+    api = api_twin("t2v_lightning")
+    sampler = next(k for k, v in api.items() if v["class_type"] == "ADLightning_Sampler")
+    api[sampler]["inputs"]["model"] = ["99", 0]
+    with pytest.raises(ValueError, match="missing node"):
+        api_to_ui("t2v_lightning", api, defs)
+
+
+def test_twin_check_sees_a_changed_widget_value(defs):
+    """The agreement check must fail when one twin drifts (here: the UI's frame count)."""
+    ui = ui_twin("t2v_lightning")
+    latent = next(n for n in ui["nodes"] if n["type"] == "EmptyLatentImage")
+    latent["widgets_values"][2] += 1
+    assert ui_to_api(ui, defs) != with_defaults(api_twin("t2v_lightning"), defs)
