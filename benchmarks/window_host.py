@@ -1,8 +1,9 @@
 """Context windows in a real ComfyUI (COMFYUI_PATH, random-weight models from the host-tier fixture cache).
 
     COMFYUI_PATH=/opt/hosts/ComfyUI python benchmarks/window_host.py rss [--size 64]
-        Peak RSS of the shipped 64-frame workflow at 16 and at 64 frames, each in a fresh server (VmHWM only grows),
-        plus the largest RSS sampled while the sampler and the VAE decode ran, and wall time.
+        Peak RSS of the shipped 64-frame workflow at 16 and at 64 frames: whole runs in fresh --cache-none servers,
+        then sampling + decoding alone in one caching server after a warm-up (VmHWM reset before each run), with the
+        largest RSS sampled while the sampler and the VAE decode ran, and wall time.
     COMFYUI_PATH=/opt/hosts/ComfyUI python benchmarks/window_host.py seams
         64 frames at 64 px with several context settings in one prompt (same seed), seam metric on the latents.
 
@@ -32,31 +33,54 @@ STEPS = 4
 GIB = 2 ** 30
 
 
-def server() -> ComfyServer:
-    srv = ComfyServer(os.environ["COMFYUI_PATH"], model_files(), extra_args=["--cache-none"])
+def server(*extra_args) -> ComfyServer:
+    srv = ComfyServer(os.environ["COMFYUI_PATH"], model_files(), extra_args=list(extra_args))
     srv.wait_ready()
     return srv
 
 
+def measure_run(srv: ComfyServer, api: dict) -> dict:
+    sampler, decode = nodes_of(api, "ADLightning_Sampler")[0], nodes_of(api, "VAEDecode")[0]
+    srv.reset_peak_rss()
+    with Listener(srv, poll_rss=True) as listener:
+        start = time.time()
+        srv.wait(listener.queue(api), timeout=3600)
+        wall = time.time() - start
+    return {"peak": srv.peak_rss_bytes(), "sampling": listener.rss_by_node.get(sampler, 0),
+            "decoding": listener.rss_by_node.get(decode, 0), "wall": wall}
+
+
+def print_rss(title: str, rows: dict) -> None:
+    print(f"\n{title}")
+    print("| frames | peak RSS (VmHWM) | largest RSS while sampling | while VAE decoding | wall |")
+    print("|--------|------------------|----------------------------|--------------------|------|")
+    for frames, r in rows.items():
+        print(f"| {frames:6d} | {r['peak'] / GIB:12.2f} GiB | {r['sampling'] / GIB:22.2f} GiB "
+              f"| {r['decoding'] / GIB:14.2f} GiB | {r['wall']:4.0f} s |")
+    print(f"64 / 16 frames peak RSS: {rows[64]['peak'] / rows[16]['peak']:.3f}")
+
+
 def rss(size: int) -> None:
-    print(f"| frames | peak RSS (VmHWM) | while sampling | while VAE decoding | wall |  ({size} px, fresh server each)")
-    print("|--------|------------------|----------------|--------------------|------|")
-    peaks = {}
-    for frames in (16, 64):
+    def graph(frames, seed=0):
         api = small(load_api(WORKFLOW), size, frames)
-        sampler, decode = nodes_of(api, "ADLightning_Sampler")[0], nodes_of(api, "VAEDecode")[0]
-        srv = server()
+        api[nodes_of(api, "ADLightning_Sampler")[0]]["inputs"]["seed"] = seed
+        return api
+
+    whole = {}
+    for frames in (16, 64):
+        srv = server("--cache-none")
         try:
-            with Listener(srv, poll_rss=True) as listener:
-                start = time.time()
-                srv.wait(listener.queue(api), timeout=3600)
-                wall = time.time() - start
-            peaks[frames] = srv.peak_rss_bytes()
-            print(f"| {frames:6d} | {peaks[frames] / GIB:12.2f} GiB | {listener.rss_by_node.get(sampler, 0) / GIB:10.2f} "
-                  f"GiB | {listener.rss_by_node.get(decode, 0) / GIB:14.2f} GiB | {wall:4.0f} s |", flush=True)
+            whole[frames] = measure_run(srv, graph(frames))
         finally:
             srv.stop()
-    print(f"64 / 16 frames peak RSS: {peaks[64] / peaks[16]:.3f}")
+    print_rss(f"Whole workflow, {size} px, a fresh --cache-none server per run (the checkpoint load included)", whole)
+    srv = server()
+    try:
+        srv.run(graph(16), timeout=3600)   # warm-up: checkpoint, CLIP, VAE and motion module stay loaded
+        warm = {frames: measure_run(srv, graph(frames, seed=1 + i)) for i, frames in enumerate((16, 64))}
+    finally:
+        srv.stop()
+    print_rss(f"Sampling + decoding only, {size} px, one caching server after a warm-up run", warm)
 
 
 SEAM_SETTINGS = [
@@ -84,7 +108,7 @@ def seams() -> None:
         api[sam_key] = copy.deepcopy(sampler)
         api[sam_key]["inputs"]["context_options"] = [opt_key, 0]
         saves.append(add_save_latent(api, [sam_key, 0], prefix=f"bench/seams{i}"))
-    srv = server()
+    srv = server("--cache-none")
     try:
         entry = srv.run(api, timeout=7200)
         latents = [saved_latent(srv, entry, s) for s in saves]

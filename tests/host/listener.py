@@ -17,12 +17,6 @@ from tests.host.comfy_server import ComfyServer, PromptFailed
 from tests.host.conftest import read_latents
 
 
-def reset_peak_rss(server: ComfyServer) -> None:
-    """Linux: writing 5 to clear_refs sets VmHWM back to the current RSS, so one server can measure several runs."""
-    with open(f"/proc/{server.proc.pid}/clear_refs", "w") as f:
-        f.write("5")
-
-
 def saved_latent(server: ComfyServer, entry: dict, node: str):
     """The latent that SaveLatent node `node` wrote in the finished prompt `entry`."""
     return read_latents(server, {"outputs": {node: entry["outputs"][node]}})[0]
