@@ -40,7 +40,8 @@ def server(*extra_args) -> ComfyServer:
 
 
 def measure_run(srv: ComfyServer, api: dict) -> dict:
-    sampler, decode = nodes_of(api, "ADLightning_Sampler")[0], nodes_of(api, "VAEDecode")[0]
+    sampler = nodes_of(api, "ADLightning_Sampler")[0]
+    decode = (nodes_of(api, "ADLightning_DecodeFrames") + nodes_of(api, "VAEDecode"))[0]
     srv.reset_peak_rss()
     with Listener(srv, poll_rss=True) as listener:
         start = time.time()
@@ -60,27 +61,33 @@ def print_rss(title: str, rows: dict) -> None:
     print(f"64 / 16 frames peak RSS: {rows[64]['peak'] / rows[16]['peak']:.3f}")
 
 
-def rss(size: int) -> None:
+def rss(size: int, decode: str, skip_whole: bool = False) -> None:
     def graph(frames, seed=0):
         api = small(load_api(WORKFLOW), size, frames)
         api[nodes_of(api, "ADLightning_Sampler")[0]]["inputs"]["seed"] = seed
+        if decode == "core":   # core's VAE Decode in place of the sliced one, for comparison
+            node = nodes_of(api, "ADLightning_DecodeFrames")[0]
+            inputs = api[node]["inputs"]
+            api[node] = {"class_type": "VAEDecode", "inputs": {"samples": inputs["samples"], "vae": inputs["vae"]}}
         return api
 
     whole = {}
-    for frames in (16, 64):
+    for frames in () if skip_whole else (16, 64):
         srv = server("--cache-none")
         try:
             whole[frames] = measure_run(srv, graph(frames))
         finally:
             srv.stop()
-    print_rss(f"Whole workflow, {size} px, a fresh --cache-none server per run (the checkpoint load included)", whole)
+    if whole:
+        print_rss(f"Whole workflow, {size} px, {decode} decode, a fresh --cache-none server per run (the checkpoint load "
+                  f"included)", whole)
     srv = server()
     try:
         srv.run(graph(16), timeout=3600)   # warm-up: checkpoint, CLIP, VAE and motion module stay loaded
         warm = {frames: measure_run(srv, graph(frames, seed=1 + i)) for i, frames in enumerate((16, 64))}
     finally:
         srv.stop()
-    print_rss(f"Sampling + decoding only, {size} px, one caching server after a warm-up run", warm)
+    print_rss(f"Sampling + decoding only, {size} px, {decode} decode, one caching server after a warm-up run", warm)
 
 
 SEAM_SETTINGS = [
@@ -97,7 +104,7 @@ def seams() -> None:
     sampler_key = nodes_of(api, "ADLightning_Sampler")[0]
     options_key = nodes_of(api, "ADLightning_ContextOptions")[0]
     sampler, options = api.pop(sampler_key), api.pop(options_key)
-    for node in nodes_of(api, "VAEDecode") + nodes_of(api, "SaveAnimatedWEBP"):
+    for node in nodes_of(api, "ADLightning_DecodeFrames") + nodes_of(api, "SaveAnimatedWEBP"):
         del api[node]
     saves = []
     for i, setting in enumerate(SEAM_SETTINGS):
@@ -127,10 +134,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["rss", "seams"])
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--decode", choices=["sliced", "core"], default="sliced",
+                        help="rss: the workflow's VAE Decode (long clips), or core's VAE Decode in its place")
+    parser.add_argument("--skip-whole", action="store_true", help="rss: only the warmed sampling + decoding runs")
     args = parser.parse_args()
     with open(cache_dir() / "host-tier.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        rss(args.size) if args.what == "rss" else seams()
+        rss(args.size, args.decode, args.skip_whole) if args.what == "rss" else seams()
 
 
 if __name__ == "__main__":

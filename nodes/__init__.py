@@ -4,6 +4,7 @@ from typing_extensions import override
 from comfy_api.latest import ComfyExtension, io
 
 from .context_nodes import ContextOptionsNode
+from .decode_nodes import DecodeFrames
 from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
@@ -11,7 +12,7 @@ from .sampler_nodes import LightningSampler, LightningSchedule
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
-         ContextOptionsNode, LoadUpscaleModel, UpscaleFrames]
+         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
 
 _register_model_folders()
 

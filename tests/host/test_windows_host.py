@@ -86,7 +86,7 @@ def noise_graph(overlap: int) -> tuple[dict, list[str]]:
     api[context_id(api)]["inputs"].update(context_overlap=overlap, schedule="static")
     empty = nodes_of(api, "EmptyLatentImage")[0]
     sampler = api.pop(sampler_id(api))
-    for node in nodes_of(api, "VAEDecode") + nodes_of(api, "SaveAnimatedWEBP"):
+    for node in nodes_of(api, "ADLightning_DecodeFrames") + nodes_of(api, "SaveAnimatedWEBP"):
         del api[node]
 
     def from_batch(key, start, length):
