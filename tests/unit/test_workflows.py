@@ -132,6 +132,10 @@ def test_api_inputs_are_valid(name, defs):
         assert set(node["inputs"]) <= set(specs), f"{where}: unknown inputs {set(node['inputs']) - set(specs)}"
         for required in defn["input"].get("required", {}):
             assert required in node["inputs"], f"{where}: required input '{required}' missing"
+        # The frontend's API export writes every widget, optional ones too; a twin that leaves one out to its default
+        # still runs, but no longer equals what the page queues (the browser check compares the two).
+        omitted = [n for n, spec in ordered_inputs(defn) if is_widget(spec) and n not in node["inputs"]]
+        assert not omitted, f"{where}: widget inputs {omitted} not written; give their values (defaults are fine)"
         for input_name, value in node["inputs"].items():
             spec = specs[input_name]
             if isinstance(value, list):
