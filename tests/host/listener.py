@@ -11,8 +11,6 @@ import threading
 import time
 import uuid
 
-import aiohttp
-
 from tests.host.comfy_server import ComfyServer, PromptFailed
 from tests.host.conftest import read_latents
 
@@ -41,6 +39,7 @@ class Listener:
         assert self._ready.wait(30), "websocket did not connect"
 
     async def _listen(self):
+        import aiohttp   # ComfyUI's dependency, not the unit tier's: imported here so CI can collect the host tests
         url = self.server.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
             self._ready.set()
