@@ -9,6 +9,7 @@ import pytest
 from tests.host.conftest import nodes_of, small
 from tests.tools.node_defs import PACK_DUMP, REPO
 from tests.tools.refresh_pack_object_info import dump_text, pack_entries
+from tests.tools.ui_workflow import MODEL_SUFFIXES
 
 API_NAMES = sorted(p.stem for p in (REPO / "workflows" / "api").glob("*.json"))
 TEST_FRAMES = 8   # enough to exercise the temporal layers; context-window twins keep their own frame count
@@ -21,7 +22,7 @@ def without_model_files(entries: dict) -> dict:
         for group in entry["input"].values():
             for spec in group.values():
                 if len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("options") is not None \
-                        and any(str(o).endswith(".safetensors") for o in spec[1]["options"]):
+                        and any(str(o).endswith(MODEL_SUFFIXES) for o in spec[1]["options"]):
                     spec[1]["options"] = []
     return entries
 
