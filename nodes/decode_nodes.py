@@ -7,26 +7,13 @@ together, and the clip's peak memory grows with its length. Here the clip goes t
 """
 import comfy.model_management
 import comfy.utils
-import torch
 from comfy_api.latest import io
+
+from ..samplers.decode_slices import decode_in_slices
 
 from .types import CATEGORY
 
 DEFAULT_FRAMES_PER_BATCH = 8
-
-
-def decode_in_slices(vae, latent: torch.Tensor, per_batch: int, on_slice=None) -> torch.Tensor:
-    out = None
-    for start in range(0, latent.shape[0], per_batch):
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        images = vae.decode(latent[start:start + per_batch])
-        images = images.reshape(-1, *images.shape[-3:])   # video VAEs give (B, T, H, W, C)
-        if out is None:
-            out = torch.empty((latent.shape[0], *images.shape[1:]), dtype=images.dtype, device=images.device)
-        out[start:start + images.shape[0]] = images
-        if on_slice is not None:
-            on_slice(images.shape[0])
-    return out
 
 
 class DecodeFrames(io.ComfyNode):
@@ -54,4 +41,6 @@ class DecodeFrames(io.ComfyNode):
         if latent.is_nested:
             latent = latent.unbind()[0]
         pbar = comfy.utils.ProgressBar(latent.shape[0])
-        return io.NodeOutput(decode_in_slices(vae, latent, frames_per_batch, pbar.update))
+        return io.NodeOutput(decode_in_slices(vae.decode, latent, frames_per_batch,
+                                              comfy.model_management.throw_exception_if_processing_interrupted,
+                                              pbar.update))
