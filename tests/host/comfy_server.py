@@ -89,9 +89,10 @@ class ComfyServer:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
-    def queue(self, prompt: dict) -> dict:
-        """POST /prompt; returns the server's answer (prompt_id, node_errors) or raises PromptFailed."""
-        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})
+    def queue(self, prompt: dict, client_id: str | None = None) -> dict:
+        """POST /prompt; returns the server's answer (prompt_id, node_errors) or raises PromptFailed. client_id: the
+        websocket client that gets the prompt's progress messages."""
+        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": client_id or uuid.uuid4().hex})
         if status != 200 or answer.get("node_errors"):
             raise PromptFailed(f"prompt rejected ({status}): {json.dumps(answer)[:2000]}", answer)
         return answer

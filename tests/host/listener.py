@@ -5,14 +5,15 @@ Used by the context-window host tests and benchmarks/window_host.py.
 """
 from __future__ import annotations
 
-import asyncio
 import json
+import socket
 import threading
 import time
 import uuid
 
-from tests.host.comfy_server import ComfyServer, PromptFailed
+from tests.host.comfy_server import ComfyServer
 from tests.host.conftest import read_latents
+from workflows.client import WebSocket
 
 
 def saved_latent(server: ComfyServer, entry: dict, node: str):
@@ -29,32 +30,29 @@ class Listener:
         self.messages: list[dict] = []
         self.rss_by_node: dict[str, int] = {}
         self._node = None
-        self._ready = threading.Event()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=lambda: asyncio.run(self._listen()), daemon=True)]
+        # Connected before the caller queues anything, so no message of its prompt is missed.
+        self._ws = WebSocket("127.0.0.1", server.port, f"/ws?clientId={self.client_id}", timeout=30)
+        self._ws.settimeout(None)   # the reader blocks until close() shuts the socket down
+        self._threads = [threading.Thread(target=self._listen, daemon=True)]
         if poll_rss:
             self._threads.append(threading.Thread(target=self._poll, daemon=True))
         for thread in self._threads:
             thread.start()
-        assert self._ready.wait(30), "websocket did not connect"
 
-    async def _listen(self):
-        import aiohttp   # ComfyUI's dependency, not the unit tier's: imported here so CI can collect the host tests
-        url = self.server.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
-        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-            self._ready.set()
-            while not self._stop.is_set():
-                try:
-                    msg = await ws.receive(timeout=0.5)
-                except asyncio.TimeoutError:
-                    continue
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    message = json.loads(msg.data)
-                    if message.get("type") == "executing":
-                        self._node = message["data"].get("node")
-                    self.messages.append(message)
-                elif msg.type != aiohttp.WSMsgType.BINARY:
-                    return
+    def _listen(self):
+        while True:
+            try:
+                opcode, data = self._ws.recv()
+            except OSError:   # ConnectionError included: close() shut the socket down, or the server went away
+                return
+            if opcode == 8:
+                return
+            if opcode == 1:
+                message = json.loads(data)
+                if message.get("type") == "executing":
+                    self._node = message["data"].get("node")
+                self.messages.append(message)
 
     def _poll(self):
         while not self._stop.is_set():
@@ -64,10 +62,7 @@ class Listener:
             time.sleep(0.05)
 
     def queue(self, prompt: dict) -> str:
-        status, answer = self.server.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
-        if status != 200 or answer.get("node_errors"):
-            raise PromptFailed(f"prompt rejected ({status}): {json.dumps(answer)[:2000]}", answer)
-        return answer["prompt_id"]
+        return self.server.queue(prompt, self.client_id)["prompt_id"]
 
     def progress(self, node: str) -> list[tuple[int, int]]:
         """(value, max) of every progress message the node sent, in order."""
@@ -76,6 +71,11 @@ class Listener:
 
     def close(self):
         self._stop.set()
+        try:
+            self._ws.sock.shutdown(socket.SHUT_RDWR)   # wakes the blocked reader
+        except OSError:
+            pass
+        self._ws.sock.close()
         for thread in self._threads:
             thread.join(10)
 
