@@ -17,6 +17,7 @@ const PACK_PREFIX = "ADLightning_";
 const PREVIEW = "window_preview";
 
 const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
+const linkOf = (graph, id) => graph.getLink?.(id) ?? graph.links?.[id];
 
 /** The graph as plain {nodes, edges} for ./lib/graph_walk.js. */
 function describe(graph) {
@@ -25,7 +26,7 @@ function describe(graph) {
   for (const node of all) {
     for (const input of node.inputs ?? []) {
       if (input.link == null) continue;
-      const link = graph.getLink?.(input.link) ?? graph.links?.[input.link];
+      const link = linkOf(graph, input.link);
       if (link) edges.push([link.origin_id, node.id]);
     }
   }
@@ -42,7 +43,7 @@ function fileSteps(graph, desc, samplerId) {
 /** Frame count of the latent feeding a sampler (an empty-latent node's batch_size), or undefined. */
 function samplerFrames(graph, sampler) {
   const input = sampler.inputs?.find((i) => i.name === "latent_image");
-  const link = input?.link != null ? graph.getLink?.(input.link) ?? graph.links?.[input.link] : null;
+  const link = input?.link != null ? linkOf(graph, input.link) : null;
   return link ? widget(graph.getNodeById(link.origin_id), "batch_size")?.value : undefined;
 }
 

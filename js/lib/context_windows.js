@@ -94,17 +94,14 @@ export function describeWindows(frames, options, steps) {
   if (problem) return `⚠ ${problem}`;
   if (!Number.isInteger(frames) || frames < 1) return "frame count unknown (connect the sampler's latent)";
   if (frames <= options.length) return `${frames} frames fit in one window of ${options.length}: no windows needed`;
-  const lines = [];
-  const stepsShown = options.schedule === "uniform" ? Math.max(1, steps) : 1;
-  let evaluations = 0;
-  for (let step = 0; step < Math.max(1, steps); step++) evaluations += windows(frames, options, step).length;
-  for (let step = 0; step < stepsShown; step++) {
-    const layout = windows(frames, options, step);
-    const prefix = options.schedule === "uniform" ? `step ${step + 1}: ` : "";
-    lines.push(`${prefix}${layout.map(spanText).join(" · ")}`);
-  }
-  const count = windows(frames, options, 0).length;
-  const head = `${frames} frames, ${options.schedule}: ${count} windows of ${options.length} ` +
-    `(${evaluations} window runs over ${Math.max(1, steps)} steps)`;
+  const runSteps = Math.max(1, steps);
+  const layouts = Array.from({ length: runSteps }, (_, step) => windows(frames, options, step));
+  const evaluations = layouts.reduce((sum, layout) => sum + layout.length, 0);
+  const uniform = options.schedule === "uniform";
+  const lines = (uniform ? layouts : layouts.slice(0, 1)).map(
+    (layout, step) => `${uniform ? `step ${step + 1}: ` : ""}${layout.map(spanText).join(" · ")}`,
+  );
+  const head = `${frames} frames, ${options.schedule}: ${layouts[0].length} windows of ${options.length} ` +
+    `(${evaluations} window runs over ${runSteps} steps)`;
   return [head, ...lines].join("\n");
 }
