@@ -155,13 +155,11 @@ def latent_nodes(api: dict) -> list[dict]:
 
 
 def set_all(api: dict, names: tuple, value, what: str) -> None:
-    targets = [n for n in api.values() for k in names if k in n["inputs"] and not is_link(n["inputs"][k])]
+    targets = [(n, k) for n in api.values() for k in names if k in n["inputs"] and not is_link(n["inputs"][k])]
     if not targets:
         raise ClientError(f"cannot set {what}: no node in the workflow has a {'/'.join(names)} input", 2)
-    for node in api.values():
-        for k in names:
-            if k in node["inputs"] and not is_link(node["inputs"][k]):
-                node["inputs"][k] = value
+    for node, k in targets:
+        node["inputs"][k] = value
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -6,7 +6,6 @@ Fixture model files are random-weight, full-size, made once and cached outside t
 """
 from __future__ import annotations
 
-import copy
 import fcntl
 import json
 import os
@@ -20,6 +19,7 @@ import safetensors.torch
 from tests.fixtures.motion_files import cache_dir, cached_file, cached_motion_lora
 from tests.fixtures.upscale_files import cached_upscale_file
 from tests.host.comfy_server import REPO, ComfyServer
+from workflows.client import apply_overrides
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
 LIGHTNING_NAME = "animatediff_lightning_4step_comfyui.safetensors"
@@ -89,13 +89,8 @@ def nodes_of(api: dict, class_type: str) -> list[str]:
 
 
 def small(api: dict, size: int = 64, frames: int | None = None) -> dict:
-    """The same graph at test size: every EmptyLatentImage set to size x size (and frames, if given)."""
-    api = copy.deepcopy(api)
-    for node in nodes_of(api, "EmptyLatentImage"):
-        api[node]["inputs"].update(width=size, height=size)
-        if frames is not None:
-            api[node]["inputs"]["batch_size"] = frames
-    return api
+    """A copy of the graph at test size: the client's --size (and --frames, if given) overrides."""
+    return apply_overrides(api, frames=frames, size=str(size))
 
 
 def add_save_latent(api: dict, source: list, prefix: str = "test/latent") -> str:
