@@ -108,7 +108,7 @@ def node_size(class_type: str, defn: dict) -> list[int]:
             height += WIDGET_HEIGHT
         if options.get("multiline"):
             width = 400
-        if not options.get("multiline") and name.endswith(("_name", "ckpt_name")):
+        if not options.get("multiline") and name.endswith("_name"):
             width = max(width, 380)   # model-file combos: room for the whole official file name
     if defn.get("output_node"):
         width, height = 380, max(height, 420)   # room for the animated preview the node shows after a run
@@ -120,10 +120,9 @@ def widget_value(key: str, name: str, spec: list, inputs: dict):
         return inputs[name]
     if name in inputs:
         return spec[1].get("default") if len(spec) > 1 else None   # driven by a link; the widget keeps its default
-    options = spec[1] if len(spec) > 1 else {}
-    if "default" not in options:
-        raise WorkflowError(f"node {key}: widget input '{name}' has no value in the API twin and no default")
-    return options["default"]
+    # The page's API export writes every widget, so a twin without one would differ from what the page queues.
+    raise WorkflowError(f"node {key}: widget input '{name}' has no value in the API twin; write it (its default "
+                        f"is fine)")
 
 
 def models_for(values: list) -> list[dict]:

@@ -57,16 +57,6 @@ def strip_meta(api: dict) -> dict:
     return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
 
 
-def with_defaults(api: dict, defs: dict) -> dict:
-    """The API twin with omitted widget inputs at their defaults (what the server would use)."""
-    out = strip_meta(api)
-    for node in out.values():
-        for name, spec in ordered_inputs(defs[node["class_type"]]):
-            if is_widget(spec) and name not in node["inputs"] and "default" in (spec[1] if len(spec) > 1 else {}):
-                node["inputs"][name] = spec[1]["default"]
-    return out
-
-
 def test_shipped_workflows_exist():
     assert "t2v_lightning" in API_NAMES
     assert UI_NAMES, "no UI-format workflows in workflows/"
@@ -89,7 +79,7 @@ def test_every_ui_workflow_has_an_api_twin(name):
 @pytest.mark.parametrize("name", UI_NAMES)
 def test_ui_and_api_twins_agree(name, defs):
     """Same nodes, same types, same widget values, same links."""
-    assert ui_to_api(ui_twin(name), defs) == with_defaults(api_twin(name), defs)
+    assert ui_to_api(ui_twin(name), defs) == strip_meta(api_twin(name))
 
 
 @pytest.mark.parametrize("name", API_NAMES)
@@ -225,9 +215,17 @@ def test_generator_rejects_a_dangling_link(defs):
         api_to_ui("t2v_lightning", api, defs)
 
 
+def test_generator_rejects_an_unwritten_widget(defs):
+    api = api_twin("t2v_upscale")
+    sampler = next(k for k, v in api.items() if v["class_type"] == "ADLightning_Sampler")
+    del api[sampler]["inputs"]["motion_lora_strength"]
+    with pytest.raises(ValueError, match="'motion_lora_strength' has no value in the API twin"):
+        api_to_ui("t2v_upscale", api, defs)
+
+
 def test_twin_check_sees_a_changed_widget_value(defs):
     """The agreement check must fail when one twin drifts (here: the UI's frame count)."""
     ui = ui_twin("t2v_lightning")
     latent = next(n for n in ui["nodes"] if n["type"] == "EmptyLatentImage")
     latent["widgets_values"][2] += 1
-    assert ui_to_api(ui, defs) != with_defaults(api_twin("t2v_lightning"), defs)
+    assert ui_to_api(ui, defs) != strip_meta(api_twin("t2v_lightning"))
