@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.host.comfy_server import ComfyServer  # noqa: E402
-from tests.host.conftest import load_api, model_files, small  # noqa: E402
-from tests.host.test_t2v_host import sampler_id, without_motion  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
+from harness.graphs import load_api, sampler_id, small, without_motion  # noqa: E402
+from harness.models import model_files  # noqa: E402
 
 
 def measure(api, runs: int, comfy: str) -> tuple[float, float, list]:
-    with ComfyServer(comfy, model_files()) as srv:
+    with ComfyServer(comfy, model_files(comfy)) as srv:
         times = []
         for i in range(runs + 1):
             api[sampler_id(api)]["inputs"]["seed"] = 1000 + i

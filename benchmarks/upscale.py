@@ -2,7 +2,7 @@
 
     python benchmarks/upscale.py [--frames 4] [--threads N]
 
-Models are random-weight but full-size, in the released layouts (tests/fixtures/upscale_files.py): speed depends on
+Models are random-weight but full-size, in the released layouts (harness/upscale_files.py): speed depends on
 the architecture, not the weights. Flicker figures use a synthetic moving clip with per-frame noise added to the
 upscale, because random weights do not shimmer the way a trained GAN upscaler does.
 """
@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samplers.temporal_stabilize import flicker_index, psnr, stabilize  # noqa: E402
-from samplers.upscale_models import describe, upscale_frames  # noqa: E402
-from tests.fixtures.upscale_files import RELEASES, load_release, moving_clip  # noqa: E402
+from upscaling.temporal_stabilize import flicker_index, psnr, stabilize  # noqa: E402
+from upscaling.upscale_models import describe, upscale_frames  # noqa: E402
+from harness.upscale_files import RELEASES, load_release, moving_clip  # noqa: E402
 
 SIZES = (64, 128)   # input side; the output is 2x (native for x2plus, a resize of 4x for the others)
 NOISE = 0.02

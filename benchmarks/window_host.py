@@ -21,12 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samplers.seams import frame_changes, seam_ratio  # noqa: E402
+from metrics.seams import frame_changes, seam_ratio  # noqa: E402
 from samplers.windows import WindowOptions, windows  # noqa: E402
-from tests.fixtures.motion_files import cache_dir  # noqa: E402
-from tests.host.comfy_server import ComfyServer  # noqa: E402
-from tests.host.conftest import add_save_latent, load_api, model_files, nodes_of, small  # noqa: E402
-from tests.host.listener import Listener, saved_latent  # noqa: E402
+from harness.motion_files import cache_dir  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
+from harness.graphs import add_save_latent, load_api, nodes_of, small  # noqa: E402
+from harness.models import model_files  # noqa: E402
+from harness.listener import Listener, saved_latent  # noqa: E402
 
 WORKFLOW = "t2v_long_64"
 STEPS = 4
@@ -34,7 +35,7 @@ GIB = 2 ** 30
 
 
 def server(*extra_args) -> ComfyServer:
-    srv = ComfyServer(os.environ["COMFYUI_PATH"], model_files(), extra_args=list(extra_args))
+    srv = ComfyServer(os.environ["COMFYUI_PATH"], model_files(os.environ["COMFYUI_PATH"]), extra_args=list(extra_args))
     srv.wait_ready()
     return srv
 

@@ -9,7 +9,7 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..samplers.decode_slices import decode_in_slices
+from ..frames.decode_slices import decode_in_slices
 
 from .types import CATEGORY
 

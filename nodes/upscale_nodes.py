@@ -1,4 +1,4 @@
-"""Upscale a clip's frames with a Real-ESRGAN-family model on core's UPSCALE_MODEL type; the math is in samplers/."""
+"""Upscale a clip's frames with a Real-ESRGAN-family model on core's UPSCALE_MODEL type; the math is in upscaling/."""
 import logging
 
 import comfy.model_management as mm
@@ -8,7 +8,7 @@ import torch
 from comfy_api.latest import io
 from spandrel import ModelLoader, UnsupportedModelError
 
-from ..samplers.upscale_models import (EXAMPLES, UpscaleModelError, check_frames, check_upscale_model, describe,
+from ..upscaling.upscale_models import (EXAMPLES, UpscaleModelError, check_frames, check_upscale_model, describe,
                                        upscale_frames)
 from .types import CATEGORY
 

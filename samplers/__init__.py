@@ -1,1 +1,1 @@
-"""Pure-torch sampling math (schedules, context windows); the ComfyUI nodes in nodes/ call into it."""
+"""Pure-torch sampling math (schedules, context windows, window noise, per-frame conds); nodes/ calls into it."""

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.chromium import CHROMIUM, Chromium
-from tests.host.comfy_server import PACK_DIR_NAME
-from tests.tools.node_defs import REPO, all_defs
-from tests.tools.ui_workflow import api_to_ui
+from harness.chromium import CHROMIUM, Chromium
+from harness.comfy_server import PACK_DIR_NAME
+from tools.node_defs import REPO, all_defs
+from tools.ui_workflow import api_to_ui
 
 UI_NAMES = sorted(p.stem for p in (REPO / "workflows").glob("*.json"))
 EXTENSION_URL = f"/extensions/{PACK_DIR_NAME}/"

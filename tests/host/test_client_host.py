@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.tools.node_defs import REPO
+from tools.node_defs import REPO
 
 CLIENT = REPO / "workflows" / "client.py"
 T2V = REPO / "workflows" / "api" / "t2v_lightning.json"

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tests.host.conftest import nodes_of, small
-from tests.tools.node_defs import PACK_DUMP, REPO
-from tests.tools.refresh_pack_object_info import dump_text, pack_entries
-from tests.tools.ui_workflow import MODEL_SUFFIXES
+from tools.node_defs import PACK_DUMP, REPO
+from tools.refresh_pack_object_info import dump_text, pack_entries
+from tools.ui_workflow import MODEL_SUFFIXES
 
 API_NAMES = sorted(p.stem for p in (REPO / "workflows" / "api").glob("*.json"))
 TEST_FRAMES = 8   # enough to exercise the temporal layers; context-window twins keep their own frame count
@@ -30,7 +30,7 @@ def without_model_files(entries: dict) -> dict:
 def test_pack_object_info_dump_is_current(server):
     live = without_model_files(pack_entries(server.get("/object_info")))
     assert dump_text(live) == PACK_DUMP.read_text(), \
-        "tests/fixtures/pack_object_info.json is stale: run python -m tests.tools.refresh_pack_object_info"
+        "tests/fixtures/pack_object_info.json is stale: run python -m tools.refresh_pack_object_info"
 
 
 @pytest.mark.parametrize("name", API_NAMES)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.host.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed
+from harness.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed
+from harness.graphs import sampler_id, without_motion
 from tests.host.conftest import (REPO, add_save_latent, comfy_path, load_api, model_files, nodes_of, read_latents,
                                  small)
 
@@ -23,21 +24,6 @@ FRAMES = 16
 def t2v(seed=0, frames=FRAMES):
     api = small(load_api("t2v_lightning"), 64, frames)
     api[nodes_of(api, "ADLightning_Sampler")[0]]["inputs"]["seed"] = seed
-    return api
-
-
-def sampler_id(api):
-    return (nodes_of(api, "ADLightning_Sampler") + nodes_of(api, "KSampler"))[0]
-
-
-def without_motion(api):
-    """The same graph with the Apply node bypassed: the sampler gets the checkpoint's MODEL directly."""
-    api = copy.deepcopy(api)
-    apply = nodes_of(api, "ADLightning_ApplyMotionModule")[0]
-    api[sampler_id(api)]["inputs"]["model"] = api[apply]["inputs"]["model"]
-    api[sampler_id(api)]["inputs"]["steps"] = api[sampler_id(api)]["inputs"]["steps"] or 4  # no file to take N from
-    for node in (apply, nodes_of(api, "ADLightning_LoadMotionModule")[0]):
-        del api[node]
     return api
 
 

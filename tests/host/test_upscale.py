@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.host.comfy_server import PromptFailed
+from harness.comfy_server import PromptFailed
 from tests.host.conftest import load_api, nodes_of, small
 
 

@@ -14,9 +14,9 @@ import time
 import pytest
 import torch
 
-from tests.host.comfy_server import ComfyServer, PromptFailed
+from harness.comfy_server import ComfyServer, PromptFailed
 from tests.host.conftest import add_save_latent, comfy_path, load_api, model_files, nodes_of, small
-from tests.host.listener import Listener, saved_latent
+from harness.listener import Listener, saved_latent
 
 WORKFLOW = "t2v_long_64"
 STEPS = 4

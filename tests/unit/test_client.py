@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.tools.node_defs import REPO
+from tools.node_defs import REPO
 from workflows import client
 
 CLIENT = REPO / "workflows" / "client.py"

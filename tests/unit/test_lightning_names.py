@@ -2,7 +2,7 @@
 import json
 
 from motion.formats import lightning_steps_from_name
-from tests.tools.node_defs import REPO
+from tools.node_defs import REPO
 
 GOLDEN = json.loads((REPO / "tests" / "fixtures" / "lightning_step_names.json").read_text())["cases"]
 

@@ -1,8 +1,8 @@
-"""Seam metric (samplers/seams.py): boundary pairs and the ratio, on clips with known jumps."""
+"""Seam metric (metrics/seams.py): boundary pairs and the ratio, on clips with known jumps."""
 import pytest
 import torch
 
-from samplers.seams import boundary_pairs, frame_changes, seam_ratio
+from metrics.seams import boundary_pairs, frame_changes, seam_ratio
 from samplers.windows import WindowOptions, windows
 
 STATIC = WindowOptions(schedule="static")

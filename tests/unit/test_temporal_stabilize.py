@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samplers.resize import resize_frames
-from samplers.temporal_stabilize import FLICKER_FLOOR, flicker_index, high_pass, psnr, stabilize, stillness
-from tests.fixtures.upscale_files import load_release, moving_clip
+from upscaling.resize import resize_frames
+from upscaling.temporal_stabilize import FLICKER_FLOOR, flicker_index, high_pass, psnr, stabilize, stillness
+from harness.upscale_files import load_release, moving_clip
 
 NOISE = 0.02    # per-frame noise added to the upscale: about what a per-frame GAN upscaler's shimmer amounts to
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samplers.tiles import TiledUpscaler, TileOOMError, fade, grid, spans, tiled_apply
+from upscaling.tiles import TiledUpscaler, TileOOMError, fade, grid, spans, tiled_apply
 
 
 class LocalUpscaler(torch.nn.Module):

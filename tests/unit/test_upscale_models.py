@@ -3,11 +3,11 @@ import pytest
 import torch
 from spandrel import ImageModelDescriptor, ModelTiling, SizeRequirements
 
-from samplers.resize import resize_frames, scaled_size
-from samplers.temporal_stabilize import stabilize
-from samplers.tiles import tiled_apply
-from samplers.upscale_models import UpscaleModelError, check_upscale_model, describe, upscale_frames
-from tests.fixtures.upscale_files import load_release, release_state_dict
+from upscaling.resize import resize_frames, scaled_size
+from upscaling.temporal_stabilize import stabilize
+from upscaling.tiles import tiled_apply
+from upscaling.upscale_models import UpscaleModelError, check_upscale_model, describe, upscale_frames
+from harness.upscale_files import load_release, release_state_dict
 
 # Block counts of the 23-block releases cut to 2 so the tier stays fast; every key and shape is otherwise as released.
 SMALL = {"RealESRGAN_x4plus.pth": {"num_blocks": 2}, "RealESRGAN_x2plus.pth": {"num_blocks": 2}}

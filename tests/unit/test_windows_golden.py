@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.tools.node_defs import REPO
+from tools.node_defs import REPO
 
 GOLDEN = json.loads((REPO / "tests" / "fixtures" / "context_windows_golden.json").read_text())
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import node_defs
-from tests.tools.node_defs import REPO, all_defs, is_widget, ordered_inputs, widget_slots
-from tests.tools.ui_to_api import ui_to_api
-from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
+from tools import node_defs
+from tools.node_defs import REPO, all_defs, is_widget, ordered_inputs, widget_slots
+from tools.ui_to_api import ui_to_api
+from tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
 
 WORKFLOWS = REPO / "workflows"
 API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
@@ -65,7 +65,7 @@ def test_shipped_workflows_exist():
 @pytest.mark.parametrize("name", API_NAMES)
 def test_every_api_twin_has_a_ui_workflow_and_thumbnail(name):
     assert (WORKFLOWS / f"{name}.json").is_file(), \
-        f"workflows/{name}.json missing: run python -m tests.tools.build_ui_workflows {name}"
+        f"workflows/{name}.json missing: run python -m tools.build_ui_workflows {name}"
     thumb = WORKFLOWS / f"{name}.jpg"
     assert thumb.is_file(), f"workflows/{name}.jpg missing: run the host-tier browser check (tests/host/test_browser.py)"
     assert thumb.read_bytes()[:3] == b"\xff\xd8\xff", f"{thumb} is not a JPEG"

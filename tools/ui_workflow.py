@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 import uuid
 
-from tests.tools.node_defs import PACK_PREFIX, REPO, is_widget, ordered_inputs, widget_slots
+from tools.node_defs import PACK_PREFIX, REPO, is_widget, ordered_inputs, widget_slots
 
 # Model files the shipped workflows may name -> (download URL, models/ folder). The frontend offers a download only
 # from huggingface.co / civitai.com and only for .safetensors / .sft names.

@@ -11,8 +11,8 @@ import threading
 import time
 import uuid
 
-from tests.host.comfy_server import ComfyServer
-from tests.host.conftest import read_latents
+from harness.comfy_server import ComfyServer
+from harness.graphs import read_latents
 from workflows.client import WebSocket
 
 

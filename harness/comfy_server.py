@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PACK_DIR_NAME = "ComfyUI-AnimateDiff-Lightning"
 
 

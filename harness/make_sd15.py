@@ -1,7 +1,7 @@
 """Write a random-weight, full-size SD1.5 checkpoint built from ComfyUI's own model classes.
 
 Run with ComfyUI importable (the host conftest runs it as a subprocess with COMFYUI_PATH on sys.path):
-    python tests/host/make_sd15.py OUT.safetensors
+    python harness/make_sd15.py OUT.safetensors
 The weights are seeded, so every machine makes the same file. ComfyUI's layers skip weight init (they expect a
 checkpoint), so every tensor is filled here: fan-in-scaled normals for weights, identity norms, small biases.
 """

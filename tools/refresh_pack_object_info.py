@@ -1,6 +1,6 @@
 """Rewrite tests/fixtures/pack_object_info.json from a live ComfyUI with this pack loaded.
 
-    COMFYUI_PATH=/opt/hosts/ComfyUI python -m tests.tools.refresh_pack_object_info
+    COMFYUI_PATH=/opt/hosts/ComfyUI python -m tools.refresh_pack_object_info
 
 Run after adding or changing a node's inputs; tests/host/test_pack_object_info.py fails until the dump matches.
 The server starts with no model files, so model-file combos are empty lists, as in core's shared dump.
@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-from tests.host.comfy_server import ComfyServer
-from tests.tools.node_defs import PACK_DUMP, PACK_PREFIX
+from harness.comfy_server import ComfyServer
+from tools.node_defs import PACK_DUMP, PACK_PREFIX
 
 
 def pack_entries(object_info: dict) -> dict:

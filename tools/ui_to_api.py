@@ -4,8 +4,8 @@ Written separately from ui_workflow.py (which goes the other way) so that a mist
 """
 from __future__ import annotations
 
-from tests.tools.node_defs import widget_slots
-from tests.tools.ui_workflow import FRONTEND_ONLY_TYPES
+from tools.node_defs import widget_slots
+from tools.ui_workflow import FRONTEND_ONLY_TYPES
 
 
 def ui_to_api(ui: dict, defs: dict) -> dict:

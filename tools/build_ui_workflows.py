@@ -1,6 +1,6 @@
 """Write workflows/<name>.json (UI format) for every API twin workflows/api/<name>.json.
 
-    python -m tests.tools.build_ui_workflows [NAME ...]
+    python -m tools.build_ui_workflows [NAME ...]
 
 Run after adding or changing an API twin; tests/unit/test_workflows.py fails while a twin has no UI file or the two
 disagree. Thumbnails (workflows/<name>.jpg) come from the host-tier browser check (tests/host/test_browser.py).
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.tools.node_defs import REPO, all_defs
-from tests.tools.ui_workflow import api_to_ui
+from tools.node_defs import REPO, all_defs
+from tools.ui_workflow import api_to_ui
 
 WORKFLOWS = REPO / "workflows"
 

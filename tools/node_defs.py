@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PACK_DUMP = REPO / "tests" / "fixtures" / "pack_object_info.json"
 CORE_DUMP_NAME = "object_info-0.14.1.json"
 PACK_PREFIX = "ADLightning_"

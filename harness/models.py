@@ -1,0 +1,45 @@
+"""Every model file the host tier and the benchmarks need, under the names the shipped workflows use.
+
+The files are random-weight, full-size, made once and cached outside the repo (harness.motion_files.cache_dir).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.comfy_server import REPO
+from harness.motion_files import cache_dir, cached_file, cached_motion_lora
+from harness.upscale_files import cached_upscale_file
+
+CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
+LIGHTNING_NAME = "animatediff_lightning_4step_comfyui.safetensors"
+
+
+def sd15_checkpoint(comfy: str) -> Path:
+    """A random SD1.5 checkpoint, made with ComfyUI's own model classes (hence the ComfyUI tree)."""
+    path = cache_dir() / "checkpoints" / "random_sd15.safetensors"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(REPO / "harness" / "make_sd15.py"), str(path)], check=True,
+                       cwd=comfy, env={**os.environ, "PYTHONPATH": comfy})
+    return path
+
+
+def model_files(comfy: str) -> dict[str, dict[str, Path]]:
+    return {
+        "checkpoints": {CHECKPOINT_NAME: sd15_checkpoint(comfy)},
+        "animatediff_models": {
+            LIGHTNING_NAME: cached_file("v2", LIGHTNING_NAME),
+            "animatediff_lightning_4step_diffusers.safetensors":
+                cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
+            # The browser check switches the loader to the 8-step name (steps follow the file name); same weights.
+            "animatediff_lightning_8step_comfyui.safetensors": cached_file("v2", LIGHTNING_NAME),
+        },
+        "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
+        "upscale_models": {name: cached_upscale_file(name) for name in (
+            "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.safetensors",
+            "realesr-animevideov3.pth",
+            "gray-x4.pth", "not-an-upscaler.pth")},
+    }
