@@ -18,7 +18,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from upscaling.temporal_stabilize import flicker_index, psnr, stabilize  # noqa: E402
+from metrics.flicker import flicker_index, psnr  # noqa: E402
+from upscaling.temporal_stabilize import stabilize  # noqa: E402
 from upscaling.upscale_models import describe, upscale_frames  # noqa: E402
 from harness.upscale_files import RELEASES, load_release, moving_clip  # noqa: E402
 

@@ -10,7 +10,8 @@ closed form, and restricts that denoiser to 16-frame windows the way a motion mo
          x0 = K_w (K_w + sigma^2 I)^-1 x_w
 
 Sampling is the pack's: Lightning's 4 trailing sigmas (sqrt_linear table), Euler, windows and blend weights from
-samplers/windows.py, FreeNoise from samplers/free_noise.py. Reported per setting, on the final frames:
+samplers/windows.py (blended as ComfyUI's context handler does: harness/reference.py), FreeNoise from
+samplers/free_noise.py. Reported per setting, on the final frames:
   seam      metrics/seams.seam_ratio: mean |frame change| at window boundaries / inside windows (1.00 = no seam)
   peak      largest |frame change| over the median one, wherever it is: the worst seam, comparable between
             schedules (uniform has 4x as many boundary pairs, each crossed by fewer steps)
@@ -34,9 +35,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from samplers.free_noise import free_noise  # noqa: E402
-from samplers.schedules import sigmas_for, sqrt_linear_sigmas  # noqa: E402
+from samplers.schedules import sigmas_for  # noqa: E402
 from metrics.seams import frame_changes, seam_ratio  # noqa: E402
-from samplers.windows import (FUSE_METHODS, NOISE_TYPES, WindowOptions, blend, fuse_weights,  # noqa: E402
+from harness.reference import blend, sqrt_linear_sigmas  # noqa: E402
+from samplers.windows import (FUSE_METHODS, NOISE_TYPES, WindowOptions, fuse_weights,  # noqa: E402
                               window_evaluations, windows)
 
 STEPS = 4

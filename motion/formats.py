@@ -41,7 +41,7 @@ _LIGHTNING_NAME = re.compile(r"lightning[^0-9]*?([1248])[ _-]?steps?(?![0-9])", 
 LIGHTNING_STEPS = (1, 2, 4, 8)
 
 # diffusers MotionAdapter names -> original AnimateDiff names (the inverse of diffusers' conversion script).
-_DIFFUSERS_TO_ORIGINAL = (
+DIFFUSERS_TO_ORIGINAL = (
     (".attn1.", ".attention_blocks.0."),
     (".attn2.", ".attention_blocks.1."),
     (".norm1.", ".norms.0."),
@@ -123,7 +123,7 @@ def original_key(key: str) -> str:
     if m is None or key[m.end():].startswith("temporal_transformer."):
         return key
     rest = "." + key[m.end():]
-    for old, new in _DIFFUSERS_TO_ORIGINAL:
+    for old, new in DIFFUSERS_TO_ORIGINAL:
         rest = rest.replace(old, new)
     return f"{m.group(0)}temporal_transformer{rest}"
 
@@ -140,23 +140,6 @@ def _to_original_keys(sd: dict) -> dict:
                 out[f"{m.group(0)}temporal_transformer.{block}.attention_blocks.{a}.pos_encoder.pe"] = value
             continue
         out[original_key(key)] = value
-    return out
-
-
-def to_diffusers_keys(sd: dict) -> dict:
-    """Original keys -> diffusers MotionAdapter keys (567 for a v2 file). Used by tests and for round trips."""
-    out = {}
-    for key, value in sd.items():
-        new = key.replace(".temporal_transformer", "")
-        if ".pos_encoder.pe" in new:
-            if ".attention_blocks.0." not in new:
-                continue
-            new = new.replace(".attention_blocks.0.pos_encoder.pe", ".pos_embed.pe")
-            out[new] = value
-            continue
-        for diffusers_name, original in _DIFFUSERS_TO_ORIGINAL:
-            new = new.replace(original, diffusers_name)
-        out[new] = value
     return out
 
 

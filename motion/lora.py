@@ -46,9 +46,6 @@ class MotionLoRA:
     def rank(self) -> int:
         return max(p.down.shape[0] for p in self.pairs.values())
 
-    def nbytes(self) -> int:
-        return sum(p.up.nbytes + p.down.nbytes for p in self.pairs.values())
-
 
 def _target(attn_key: str, proj: str) -> str:
     for prefix in _STRIP:

@@ -31,8 +31,3 @@ def free_noise(noise: torch.Tensor, length: int, overlap: int, seed: int) -> tor
         out[added] = out[dropped[torch.randperm(len(dropped), generator=gen)]]
     return out
 
-
-def noise_sources(frames: int, length: int, overlap: int, seed: int) -> list[int]:
-    """Which original frame's noise each frame ends up with (for tests and the README)."""
-    index = torch.arange(frames, dtype=torch.float64).view(frames, 1)
-    return [int(v) for v in free_noise(index, length, overlap, seed).view(-1)]

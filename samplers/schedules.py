@@ -8,17 +8,7 @@ from __future__ import annotations
 
 import torch
 
-LINEAR_START = 0.00085
-LINEAR_END = 0.012
-TRAIN_STEPS = 1000
 SCHEDULERS = ("trailing", "sgm_uniform")
-
-
-def sqrt_linear_sigmas(timesteps: int = TRAIN_STEPS, start: float = LINEAR_START, end: float = LINEAR_END):
-    """sigma(t) for t = 0..timesteps-1 under diffusers' "linear" betas (ComfyUI's "sqrt_linear")."""
-    betas = torch.linspace(start, end, timesteps, dtype=torch.float64)
-    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
-    return ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
 
 
 def trailing(sigma_table: torch.Tensor, steps: int) -> torch.Tensor:

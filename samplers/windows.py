@@ -194,20 +194,6 @@ def fuse_weights(method: str, layout: list[list[int]]) -> list[torch.Tensor]:
     return out
 
 
-def blend(frames: int, layout: list[list[int]], weights: list[torch.Tensor], predictions: list[torch.Tensor]):
-    """Weighted mean of per-window predictions (dim 0 = frames): what ComfyUI's context handler computes from the
-    same weights. Used by the benchmark and by tests; the sampler goes through ComfyUI's handler."""
-    shape = predictions[0].shape[1:]
-    total = torch.zeros((frames, *shape), dtype=predictions[0].dtype)
-    norm = torch.zeros(frames, dtype=predictions[0].dtype)
-    for window, weight, pred in zip(layout, weights, predictions):
-        index = torch.tensor(window)
-        w = weight.to(pred.dtype)
-        total.index_add_(0, index, pred * w.view(-1, *([1] * len(shape))))
-        norm.index_add_(0, index, w)
-    return total / norm.view(-1, *([1] * len(shape)))
-
-
 def picture(frames: int, options: WindowOptions, steps: int = 1) -> str:
     """Text picture of the windows, one row per window ('#' = frame in the window), for the README and the log."""
     lines = [f"{options.schedule} schedule, {frames} frames, length {options.length}, overlap {options.overlap}"]

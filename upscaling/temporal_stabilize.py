@@ -1,4 +1,4 @@
-"""Temporal stabilisation of per-frame upscaled video, and the flicker index that measures it (pure torch).
+"""Temporal stabilisation of per-frame upscaled video (pure torch); metrics/flicker.py measures what it does.
 
 A per-frame upscaler invents high-frequency detail independently in every frame, so texture that is still in the input
 shimmers in the output. Stabilisation only touches that invented part: the detail d_t = up_t - base_t, where base_t
@@ -16,9 +16,6 @@ from .resize import resize_frames
 
 DEFAULT_STRENGTH = 0.8      # carry-over of detail between still frames: noise power falls to about a tenth
 DEFAULT_THRESHOLD = 0.03    # input change (0..1) at which carry-over falls to 1/e; VAE noise is ~0.004-0.01
-FLICKER_FLOOR = 1e-3        # the input-change floor of the flicker index, so a frozen clip gives a finite number
-
-_BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
 def stillness(previous: torch.Tensor, current: torch.Tensor, size: tuple[int, int],
@@ -62,38 +59,3 @@ def stabilize(low: torch.Tensor, high: torch.Tensor, strength: float = DEFAULT_S
         smoothed = detail if t == 0 else detail + carry(t - 1, t) * (smoothed - detail)
         out[t:t + 1] = (frame_base + 0.5 * (smoothed + out[t:t + 1])).clamp(0, 1)
     return out
-
-
-def high_pass(frames: torch.Tensor) -> torch.Tensor:
-    """frames minus a 5x5 binomial blur (about a 1-pixel Gaussian): the detail band an upscaler adds."""
-    channels = frames.shape[1]
-    kernel = frames.new_tensor(_BINOMIAL) / 16
-    blurred = F.pad(frames, (2, 2, 2, 2), mode="replicate")
-    blurred = F.conv2d(blurred, kernel.view(1, 1, 1, 5).expand(channels, 1, 1, 5), groups=channels)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, 5, 1).expand(channels, 1, 5, 1), groups=channels)
-    return frames - blurred
-
-
-def flicker_index(low: torch.Tensor, high: torch.Tensor, floor: float = FLICKER_FLOOR) -> float:
-    """Mean frame-to-frame change of the output's high-pass detail, divided by the mean frame-to-frame change of the
-    input (resized to the output size; at least `floor`). Motion moves detail too, so the index is only comparable
-    between upscales of the same clip: lower means less flicker."""
-    if high.shape[0] < 2 or low.shape[0] != high.shape[0]:
-        raise ValueError(f"the flicker index needs the same number (>= 2) of input and output frames, "
-                         f"got {low.shape[0]} and {high.shape[0]}")
-    size = tuple(high.shape[-2:])
-    detail_change = input_change = 0.0
-    previous_detail, previous_input = high_pass(high[:1]), resize_frames(low[:1], size)
-    for t in range(1, high.shape[0]):
-        detail, upsized = high_pass(high[t:t + 1]), resize_frames(low[t:t + 1], size)
-        detail_change += (detail - previous_detail).abs().mean().item()
-        input_change += (upsized - previous_input).abs().mean().item()
-        previous_detail, previous_input = detail, upsized
-    pairs = high.shape[0] - 1
-    return (detail_change / pairs) / max(input_change / pairs, floor)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-frame PSNR in dB of (N, ...) tensors in [0, 1]; inf for identical frames."""
-    mse = (a - b).double().pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(1.0 / mse)

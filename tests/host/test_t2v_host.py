@@ -153,7 +153,8 @@ args.cpu = True
 import comfy.samplers, comfy.model_sampling
 from types import SimpleNamespace
 sys.path.insert(0, sys.argv[1])
-from samplers.schedules import sgm_uniform, sqrt_linear_sigmas, trailing
+from harness.reference import sqrt_linear_sigmas
+from samplers.schedules import sgm_uniform, trailing
 class MS(comfy.model_sampling.EPS, comfy.model_sampling.ModelSamplingDiscrete):
     pass
 ms = MS(SimpleNamespace(sampling_settings={"beta_schedule": "sqrt_linear"}))

@@ -6,10 +6,10 @@ import safetensors.torch
 import torch
 
 from motion.formats import (LIGHTNING_BY_SHA256, OFFICIAL_LIGHTNING_FILES, expected_keys, lightning_steps_from_name,
-                            normalize, to_diffusers_keys, with_sha256)
+                            normalize, with_sha256)
 from motion.loader import load_motion_module, read_state_dict
 from motion.module import MotionConfig, MotionModuleError, sinusoidal_table
-from harness.motion_files import VARIANTS, cached_file, random_state_dict, variant_state_dict
+from harness.motion_files import VARIANTS, cached_file, random_state_dict, to_diffusers_keys, variant_state_dict
 
 
 def meta_state_dict(config: MotionConfig) -> dict:

@@ -1,10 +1,16 @@
 """FreeNoise initial noise (samplers/free_noise.py)."""
 import torch
 
-from samplers.free_noise import free_noise, noise_sources
+from samplers.free_noise import free_noise
 from samplers.windows import WindowOptions, windows
 
 STATIC = WindowOptions(schedule="static")
+
+
+def noise_sources(frames: int, length: int, overlap: int, seed: int) -> list[int]:
+    """Which original frame's noise each frame ends up with: FreeNoise run on the frame indices."""
+    index = torch.arange(frames, dtype=torch.float64).view(frames, 1)
+    return [int(v) for v in free_noise(index, length, overlap, seed).view(-1)]
 
 
 def test_golden_sources_40_frames():

@@ -7,7 +7,8 @@ then expects agreement to float precision; with diffusers' own norm the two must
 import pytest
 import torch
 
-from motion.formats import normalize, to_diffusers_keys
+from harness.motion_files import to_diffusers_keys
+from motion.formats import normalize
 from motion.loader import build
 from motion.module import MotionConfig, MotionModel, MotionModuleError
 

