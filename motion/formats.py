@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .module import (MODULES_PER_DOWN_BLOCK, MODULES_PER_UP_BLOCK, SD15_DOWN_CHANNELS, MotionConfig, MotionModel,
-                     MotionModuleError, sinusoidal_table)
+from .module import SD15_DOWN_CHANNELS, MotionConfig, MotionModel, MotionModuleError, sinusoidal_table
 
 # ByteDance/AnimateDiff-Lightning, commit 640952e ("Add safetensors"): name -> (sha256, size in bytes).
 OFFICIAL_LIGHTNING_FILES = {
@@ -38,7 +37,6 @@ LIGHTNING_SIZES = {size for _, size in OFFICIAL_LIGHTNING_FILES.values()}
 # Renamed copies keep "lightning" and the step count in some form: animatediff-lightning-4steps-1.5.safetensors,
 # AnimateDiff_Lightning_8step.safetensors, ...
 _LIGHTNING_NAME = re.compile(r"lightning[^0-9]*?([1248])[ _-]?steps?(?![0-9])", re.IGNORECASE)
-LIGHTNING_STEPS = (1, 2, 4, 8)
 
 # diffusers MotionAdapter names -> original AnimateDiff names (the inverse of diffusers' conversion script).
 DIFFUSERS_TO_ORIGINAL = (
@@ -223,7 +221,3 @@ def with_sha256(info: MotionInfo, sha256: str) -> MotionInfo:
         return info
     steps = lightning_steps_from_name(official)
     return MotionInfo(**{**info.__dict__, "family": "Lightning", "lightning_steps": steps, "step_source": "sha256"})
-
-
-def module_count(config: MotionConfig) -> int:
-    return len(config.down_channels) * (MODULES_PER_DOWN_BLOCK + MODULES_PER_UP_BLOCK) + int(config.has_mid_block)

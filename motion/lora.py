@@ -101,7 +101,6 @@ def parse(sd: dict, name: str) -> MotionLoRA:
 class Match:
     matched: int
     skipped_mid: int
-    unmatched: tuple
 
     def report(self, name: str) -> str:
         text = f"'{name}': {self.matched} LoRA projections matched"
@@ -114,14 +113,12 @@ class Match:
 def match(lora: MotionLoRA, model: MotionModel) -> Match:
     """Check every pair against the module's weights; raise if nothing (or something mis-shaped) matches."""
     weights = {k: v.shape for k, v in model.state_dict().items()}
-    matched, skipped_mid, unmatched = 0, 0, []
+    matched, skipped_mid = 0, 0
     for key, pair in lora.pairs.items():
         shape = weights.get(key)
         if shape is None:
             if key.startswith("mid_block.") and model.mid_block is None:
                 skipped_mid += 1
-            else:
-                unmatched.append(key)
             continue
         if (pair.up.shape[0], pair.down.shape[1]) != tuple(shape):
             raise MotionModuleError(f"'{lora.name}' does not fit this motion module: {key} is {tuple(shape)} but "
@@ -131,7 +128,7 @@ def match(lora: MotionLoRA, model: MotionModel) -> Match:
     if matched == 0:
         raise MotionModuleError(f"'{lora.name}' matched none of the motion module's {len(weights)} weights "
                                 f"(first LoRA key: {next(iter(lora.pairs))}); it was made for another model.")
-    return Match(matched=matched, skipped_mid=skipped_mid, unmatched=tuple(unmatched))
+    return Match(matched=matched, skipped_mid=skipped_mid)
 
 
 class LowRank:

@@ -14,7 +14,7 @@ layout changes it cannot avoid (into and out of the (B*H*W, F, C) token layout).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -195,7 +195,6 @@ class MotionConfig:
     has_mid_block: bool = True
     down_channels: tuple = SD15_DOWN_CHANNELS
     mid_channels: int = SD15_MID_CHANNELS
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 class MotionModel(nn.Module):

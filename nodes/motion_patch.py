@@ -136,14 +136,14 @@ def sqrt_linear_sampling(model_patcher):
     return type(current)(SimpleNamespace(sampling_settings=settings))
 
 
-def attach(model_patcher, handle: MotionHandle, motion_patcher=None):
+def attach(model_patcher, handle: MotionHandle):
     """A clone of `model_patcher` that runs with the motion module; the input stays untouched."""
     check_unet(model_patcher, handle.patcher.model, handle.info.name)
     if model_patcher.get_additional_models_with_key(KEY):
         raise MotionModuleError("this MODEL already has a motion module applied; apply only one "
                                 "(connect the checkpoint's MODEL, not the output of another Apply node)")
     model = model_patcher.clone()
-    model.set_additional_models(KEY, [motion_patcher or handle.patcher.clone()])
+    model.set_additional_models(KEY, [handle.patcher.clone()])
     model.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(inject=_inject, eject=_eject)])
     model.set_model_forward_timestep_embed_patch((VanillaTemporalModule, _run_temporal))
     model.add_object_patch("model_sampling", sqrt_linear_sampling(model_patcher))
