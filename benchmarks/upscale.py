@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from metrics.flicker import flicker_index, psnr  # noqa: E402
 from upscaling.temporal_stabilize import stabilize  # noqa: E402
-from upscaling.upscale_models import describe, upscale_frames  # noqa: E402
+from upscaling.upscale_models import model_summary, upscale_frames  # noqa: E402
 from harness.upscale_files import RELEASES, load_release, moving_clip  # noqa: E402
 
 SIZES = (64, 128)   # input side; the output is 2x (native for x2plus, a resize of 4x for the others)
@@ -86,7 +86,7 @@ def main() -> None:
     for name in RELEASES:
         model = models[name] = load_release(name)
         figures = [seconds_per_frame(model, size, args.frames, args.repeats) for size in SIZES]
-        print(f"{name:32} {describe(model):34}" + "".join(f"{wall:14.3f}{cpu:12.3f}" for wall, cpu in figures))
+        print(f"{name:32} {model_summary(model):34}" + "".join(f"{wall:14.3f}{cpu:12.3f}" for wall, cpu in figures))
     print("stabilisation alone, s/frame (16 frames): "
           + ", ".join(f"{s}->{2 * s}: {stabilise_seconds_per_frame(s):.4f}" for s in SIZES))
     if args.skip_flicker:

@@ -20,7 +20,7 @@ const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
 const linkOf = (graph, id) => graph.getLink?.(id) ?? graph.links?.[id];
 
 /** The graph as plain {nodes, edges} for ./lib/graph_walk.js. */
-function describe(graph) {
+function plainGraph(graph) {
   const all = graph.nodes ?? graph._nodes ?? [];
   const edges = [];
   for (const node of all) {
@@ -62,7 +62,7 @@ function windowPreviewText(graph, desc, node) {
 
 function refreshLabels(graph) {
   if (!graph) return;
-  const desc = describe(graph);
+  const desc = plainGraph(graph);
   for (const { id, type } of desc.nodes) {
     const node = graph.getNodeById(id);
     if (SAMPLERS.includes(type)) {
@@ -88,7 +88,7 @@ function queueRefresh(graph) {
 
 function motionFileChanged(node, oldName, newName) {
   const graph = node.graph ?? app.graph;
-  const desc = describe(graph);
+  const desc = plainGraph(graph);
   const oldN = lightningStepsFromName(oldName);
   const newN = lightningStepsFromName(newName);
   for (const id of downstreamOfType(node.id, SAMPLERS, desc.nodes, desc.edges)) {

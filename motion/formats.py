@@ -62,7 +62,7 @@ class MotionInfo:
     step_source: str | None = None   # "file name" or "sha256"
     tensors: int = 0
 
-    def describe(self) -> str:
+    def report(self) -> str:
         what = f"{self.family} {self.version}"
         if self.lightning_steps:
             what = f"Lightning {self.lightning_steps}-step ({self.version} layout, step count from {self.step_source})"

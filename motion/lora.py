@@ -47,12 +47,16 @@ class MotionLoRA:
         return max(p.down.shape[0] for p in self.pairs.values())
 
 
+def _weight_key(attn_key: str, proj: str) -> str:
+    """The weight a projection's LoRA pair patches; to_out is a ModuleList holding one Linear (the original layout)."""
+    return f"{attn_key}.{proj}.0.weight" if proj == "to_out" else f"{attn_key}.{proj}.weight"
+
+
 def _target(attn_key: str, proj: str) -> str:
     for prefix in _STRIP:
         if attn_key.startswith(prefix):
             attn_key = attn_key[len(prefix):]
-    linear = f"{proj}.0" if proj == "to_out" else proj
-    return original_key(f"{attn_key}.{linear}.weight")
+    return original_key(_weight_key(attn_key, proj))
 
 
 def parse(sd: dict, name: str) -> MotionLoRA:
@@ -184,7 +188,7 @@ class LoRASet:
                     attn = f"{prefix}.temporal_transformer.transformer_blocks.{b}.attention_blocks.{a}"
                     projs = {}
                     for proj in PROJECTIONS:
-                        parts = by_key.get(f"{attn}.{proj}.0.weight" if proj == "to_out" else f"{attn}.{proj}.weight")
+                        parts = by_key.get(_weight_key(attn, proj))
                         if parts:
                             projs[proj] = _fuse(parts)
                     if projs:

@@ -32,7 +32,7 @@ class LoadMotionModule(io.ComfyNode):
     @classmethod
     def execute(cls, model_name) -> io.NodeOutput:
         handle = motion_patch.load_handle(folder_paths.get_full_path_or_raise(MOTION_MODELS, model_name))
-        text = handle.info.describe()
+        text = handle.info.report()
         log.info("loaded %s", text)
         return io.NodeOutput(handle, ui={"text": [text]})
 

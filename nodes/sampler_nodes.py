@@ -8,6 +8,7 @@ from comfy_api.latest import io
 
 from ..motion.module import MotionModuleError
 from ..samplers.schedules import SCHEDULERS, sigmas_for
+from ..samplers.windows import DEFAULT_LENGTH
 from . import context_handler, motion_patch
 from .types import CATEGORY, ContextOptions
 
@@ -35,23 +36,24 @@ def lightning_sigmas(model, steps: int, scheduler: str, denoise: float):
     return sigmas_for(scheduler, table, resolve_steps(model, steps), denoise)
 
 
-def check_frames(model, frames: int, context_options=None) -> None:
+def check_position_table(model, frames: int, context_options=None) -> None:
     """Frames beyond the position table need context windows no longer than it; say so before any work is done."""
     handle = motion_patch.attached_handle(model)
     if handle is None:
         return
     handler = model.model_options.get("context_handler")
     length = context_options.length if context_options is not None else getattr(handler, "context_length", None)
+    suggested = min(DEFAULT_LENGTH, handle.info.pe_length)
     if length is not None and min(length, frames) > handle.info.pe_length:
         raise MotionModuleError(
             f"context length {length} is longer than the position table of '{handle.info.name}' "
-            f"({handle.info.pe_length} frames); set the context length to {min(16, handle.info.pe_length)} "
+            f"({handle.info.pe_length} frames); set the context length to {suggested} "
             f"(what Lightning was trained on) or at most {handle.info.pe_length}")
     if frames <= handle.info.pe_length or handler is not None or context_options is not None:
         return
     raise MotionModuleError(
         f"{frames} frames requested, but '{handle.info.name}' only has positions for {handle.info.pe_length}. "
-        f"Attach context windows to the sampler (context length {min(16, handle.info.pe_length)} is what "
+        f"Attach context windows to the sampler (context length {suggested} is what "
         f"Lightning was trained on) or generate at most {handle.info.pe_length} frames.")
 
 
@@ -98,7 +100,7 @@ class LightningSampler(io.ComfyNode):
         model = motion_patch.scale_motion_loras(model, motion_lora_strength)
         latent = latent_image
         samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-        check_frames(model, samples.shape[0], context_options)
+        check_position_table(model, samples.shape[0], context_options)
         sigmas = lightning_sigmas(model, steps, scheduler, denoise)
         noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
         if context_options is None:

@@ -8,8 +8,8 @@ import torch
 from comfy_api.latest import io
 from spandrel import ModelLoader, UnsupportedModelError
 
-from ..upscaling.upscale_models import (EXAMPLES, UpscaleModelError, check_frames, check_upscale_model, describe,
-                                       upscale_frames)
+from ..upscaling.upscale_models import (EXAMPLES, UpscaleModelError, check_image_frames, check_upscale_model,
+                                       model_summary, upscale_frames)
 from .types import CATEGORY
 
 log = logging.getLogger("AnimateDiff-Lightning")
@@ -45,7 +45,7 @@ class LoadUpscaleModel(io.ComfyNode):
             raise UpscaleModelError(f"'{model_name}' is not a model architecture spandrel knows; use a Real-ESRGAN "
                                     f"file such as {EXAMPLES}.") from error
         model = check_upscale_model(model, f"'{model_name}'")
-        text = describe(model)
+        text = model_summary(model)
         log.info("loaded %s: %s", model_name, text)
         return io.NodeOutput(model, ui={"text": [text]})
 
@@ -108,7 +108,7 @@ class UpscaleFrames(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, upscale_model, scale, temporal_stabilize, tile, overlap) -> io.NodeOutput:
-        check_frames(images)
+        check_image_frames(images)
         model = check_upscale_model(upscale_model)
         device = mm.get_torch_device()
         per_frame = frame_bytes(tile, images.shape[1], images.shape[2], model.scale)

@@ -50,12 +50,12 @@ def family(model: ImageModelDescriptor) -> str:
     return TESTED_FAMILIES.get(model.architecture.id, model.architecture.name)
 
 
-def describe(model: ImageModelDescriptor) -> str:
+def model_summary(model: ImageModelDescriptor) -> str:
     tested = "" if model.architecture.id in TESTED_FAMILIES else " (untested family)"
     return f"{family(model)}{tested}, {model.scale}x, {' '.join(model.tags)}"
 
 
-def check_frames(images: torch.Tensor) -> None:
+def check_image_frames(images: torch.Tensor) -> None:
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
         raise UpscaleModelError(
             f"expected IMAGE frames shaped (frames, height, width, 3), got {tuple(images.shape)}. Connect decoded "
@@ -71,7 +71,7 @@ def upscale_frames(images: torch.Tensor, model: ImageModelDescriptor, scale: flo
     """IMAGE frames (N, H, W, 3) in [0, 1] -> (N, round(H*s), round(W*s), 3) on the frames' device, s = `scale`
     (0 = the model's own factor; others resize its output with antialiased bicubic). The model must already be on
     `device`; frames move there tile by tile."""
-    check_frames(images)
+    check_image_frames(images)
     model = check_upscale_model(model)
     frames = images.movedim(-1, 1).float()
     height, width = frames.shape[-2:]

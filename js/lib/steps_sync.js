@@ -1,7 +1,8 @@
 // What the sampler's steps widget becomes when the motion-module file changes, and what it will run.
 // steps 0 means "auto": the backend uses the loaded file's Lightning step count (nodes/sampler_nodes.py).
 export const AUTO = 0;
-export const BACKEND_DEFAULT_STEPS = 4; // sampler_nodes.DEFAULT_STEPS: auto on a file with no step count
+// sampler_nodes.DEFAULT_STEPS: auto on a file with no step count (tests/js/steps_default.test.mjs keeps them equal)
+export const BACKEND_DEFAULT_STEPS = 4;
 
 /**
  * New steps value after the file changes from one with `oldN` steps to one with `newN` (null: not a Lightning file).

@@ -6,7 +6,7 @@ from spandrel import ImageModelDescriptor, ModelTiling, SizeRequirements
 from upscaling.resize import resize_frames, scaled_size
 from upscaling.temporal_stabilize import stabilize
 from upscaling.tiles import tiled_apply
-from upscaling.upscale_models import UpscaleModelError, check_upscale_model, describe, upscale_frames
+from upscaling.upscale_models import UpscaleModelError, check_upscale_model, model_summary, upscale_frames
 from harness.upscale_files import load_release, release_state_dict
 
 # Block counts of the 23-block releases cut to 2 so the tier stays fast; every key and shape is otherwise as released.
@@ -156,5 +156,5 @@ def test_frames_that_are_not_rgb_image_batches_are_refused(shape):
 
 
 def test_describe_names_the_family():
-    assert describe(load_release("RealESRGAN_x4plus_anime_6B.pth")) == "RRDBNet, 4x, 64nf 6nb"
-    assert describe(load_release("realesr-animevideov3.pth")) == "SRVGGNetCompact, 4x, 64nf 16nc"
+    assert model_summary(load_release("RealESRGAN_x4plus_anime_6B.pth")) == "RRDBNet, 4x, 64nf 6nb"
+    assert model_summary(load_release("realesr-animevideov3.pth")) == "SRVGGNetCompact, 4x, 64nf 16nc"
