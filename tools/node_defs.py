@@ -1,22 +1,25 @@
 """Node definitions (ComfyUI's GET /object_info shape) for offline workflow checks and for building UI workflows.
 
 Two sources, merged:
-  * core: shared/comfyui/object_info-0.14.1.json, a dump of a stock ComfyUI 0.14.1 (beside the repo: ../shared, or
-    ADL_SHARED_DIR);
+  * core: tests/fixtures/core_object_info-<version>.json, one dump of a stock ComfyUI per tested version, written
+    from a live server by refresh_core_object_info.py;
   * this pack: tests/fixtures/pack_object_info.json, dumped from a live server by refresh_pack_object_info.py and
     kept current by a host test (the V3 schemas need ComfyUI to import, which the unit tier does not have).
 """
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACK_DUMP = REPO / "tests" / "fixtures" / "pack_object_info.json"
-CORE_DUMP_NAME = "object_info-0.14.1.json"
+FIXTURES = REPO / "tests" / "fixtures"
+PACK_DUMP = FIXTURES / "pack_object_info.json"
 PACK_PREFIX = "ADLightning_"
+# The ComfyUI versions the pack is tested on (README "Testing"); the first is the oldest supported
+# (pyproject requires-comfyui), which the UI workflows are generated against.
+CORE_VERSIONS = ("0.14.1", "0.30.0")
+OLDEST = CORE_VERSIONS[0]
 
 # Widget-capable input types; every other type (MODEL, LATENT, ADLIGHTNING_...) is a socket that takes a link.
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
@@ -24,18 +27,13 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
 
 
-def core_dump_path() -> Path:
-    shared = Path(os.environ.get("ADL_SHARED_DIR") or REPO.parent / "shared")
-    return shared / "comfyui" / CORE_DUMP_NAME
+def core_dump_path(version: str = OLDEST) -> Path:
+    return FIXTURES / f"core_object_info-{version}.json"
 
 
-@lru_cache(maxsize=1)
-def core_defs() -> dict:
-    path = core_dump_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: core node definitions come from shared/ beside the repo "
-                                f"(or set ADL_SHARED_DIR to the folder that holds comfyui/{CORE_DUMP_NAME})")
-    return json.loads(path.read_text())
+@lru_cache(maxsize=None)
+def core_defs(version: str = OLDEST) -> dict:
+    return json.loads(core_dump_path(version).read_text())
 
 
 @lru_cache(maxsize=1)
@@ -43,8 +41,9 @@ def pack_defs() -> dict:
     return json.loads(PACK_DUMP.read_text())
 
 
-def all_defs() -> dict:
-    return {**core_defs(), **pack_defs()}
+def all_defs(version: str = OLDEST) -> dict:
+    """Core nodes of ComfyUI `version` plus this pack's."""
+    return {**core_defs(version), **pack_defs()}
 
 
 def ordered_inputs(defn: dict) -> list[tuple[str, list]]:
