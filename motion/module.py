@@ -33,6 +33,11 @@ MODULES_PER_UP_BLOCK = 3
 class MotionModuleError(ValueError):
     """A motion-module file or call that cannot work; the message says what to do."""
 
+    # ComfyUI reports an error's type as module.qualname unless the module is builtins, and the module of a custom
+    # node's class is its folder path ("/.../custom_nodes/<pack>.motion.module.MotionModuleError"); as builtins it
+    # reads MotionModuleError, like ValueError, in the UI and in tracebacks.
+    __module__ = "builtins"
+
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
     """The (1, length, dim) table AnimateDiff registers as `pos_encoder.pe`."""

@@ -43,8 +43,10 @@ class ContextOptionsNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, context_length=None, context_overlap=None, **unused):
-        # Checked when the prompt is queued, so a bad overlap is reported before any model loads.
+    def validate_inputs(cls, context_length=None, context_overlap=None):
+        # Checked when the prompt is queued, so a bad overlap is reported before any model loads. ComfyUI attaches a
+        # failure to every input this signature names (a **kwargs would name all five), and skips its own min/max and
+        # option checks for exactly those inputs, so name only the two the check concerns.
         if isinstance(context_length, int) and isinstance(context_overlap, int):
             try:
                 win.WindowOptions(length=context_length, overlap=context_overlap)

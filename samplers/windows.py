@@ -35,6 +35,8 @@ DEFAULT_NOISE = "plain"
 class ContextWindowError(ValueError):
     """Context-window settings that cannot work; the message names the value and what to use instead."""
 
+    __module__ = "builtins"   # shown as ContextWindowError, not as the pack's folder path (see motion/module.py)
+
 
 @dataclass(frozen=True)
 class WindowOptions:

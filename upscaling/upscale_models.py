@@ -25,6 +25,8 @@ EXAMPLES = "RealESRGAN_x2plus.pth, RealESRGAN_x4plus.pth or realesr-animevideov3
 class UpscaleModelError(ValueError):
     """The model or the frames cannot be upscaled; the message says what to use instead."""
 
+    __module__ = "builtins"   # shown as UpscaleModelError, not as the pack's folder path (see motion/module.py)
+
 
 def check_upscale_model(model, source: str = "the upscale model") -> ImageModelDescriptor:
     """The model as a spandrel ImageModelDescriptor that turns RGB frames into RGB frames, or a clear error."""

@@ -142,6 +142,8 @@ def test_overlap_not_below_length_is_a_node_error(server):
         server.queue(api)
     text = json.dumps(failed.value.detail)
     assert "context overlap 16 must be smaller than the context length 16" in text
+    errors = failed.value.detail["node_errors"][context_id(api)]["errors"]
+    assert {e["extra_info"]["input_name"] for e in errors} == {"context_length", "context_overlap"}, errors
 
 
 def test_cancel_stops_between_windows(server):
@@ -175,6 +177,7 @@ def test_frames_past_the_position_table_without_windows_are_refused(server):
     assert "40 frames requested, but 'animatediff_lightning_4step_comfyui.safetensors' only has positions for 32" \
         in text
     assert "Attach context windows to the sampler" in text
+    assert '"exception_type": "MotionModuleError"' in text   # the error's own name, not the pack's folder path
 
 
 def test_context_length_past_the_position_table_is_refused(server):
