@@ -43,16 +43,19 @@ def test_detects_each_family(variant, tensors, family, version, pe, mid, layout)
     assert info.lightning_steps is None
 
 
-def test_lightning_comfyui_file_has_588_tensors_and_diffusers_567():
-    sd = meta_state_dict(V2)
-    assert len(sd) == 588
-    diff = to_diffusers_keys(sd)
-    assert len(diff) == 567
-    # the exact diffusers MotionAdapter() key set, not just the count
+def test_diffusers_motion_adapter_keys_load_as_the_588_original_ones():
+    """diffusers' own MotionAdapter() key set (567: one position table per block) is read as a diffusers-layout v2
+    module with the 588 keys of the comfyui release; the fixture writer makes exactly that key set, so every
+    diffusers-layout fixture test reads a file shaped as diffusers writes it."""
     diffusers = pytest.importorskip("diffusers")
     with torch.device("meta"):
         adapter = diffusers.MotionAdapter()
-    assert set(diff) == set(adapter.state_dict())
+    sd = {k: torch.empty(v.shape, device="meta") for k, v in adapter.state_dict().items()}
+    out, config, info = normalize(sd, "animatediff_lightning_4step_diffusers.safetensors")
+    assert (info.layout, info.version, info.tensors, info.pe_length, info.lightning_steps) == \
+           ("diffusers", "v2", 567, 32, 4)
+    assert config == V2 and set(out) == set(meta_state_dict(V2)) and len(out) == 588
+    assert set(to_diffusers_keys(meta_state_dict(V2))) == set(sd)
 
 
 @pytest.mark.parametrize("name,steps", [

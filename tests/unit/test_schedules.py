@@ -1,6 +1,5 @@
 """Lightning's sigma schedules: golden numbers, and agreement with diffusers' own scheduler."""
 import pytest
-import torch
 
 from harness.reference import sqrt_linear_sigmas
 from samplers.schedules import sgm_uniform, sigmas_for, trailing
