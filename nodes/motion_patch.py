@@ -48,9 +48,12 @@ def load_handle(path: str) -> MotionHandle:
     dtype = comfy.model_management.unet_dtype(device=load_device)
     # manual_cast when this device cannot compute in the storage dtype; either ops class lets ComfyUI's lowvram
     # mode stream weights and apply weight patches (Motion LoRA) the same way it does for the UNet.
-    ops = comfy.ops.manual_cast if comfy.model_management.unet_manual_cast(dtype, load_device) else \
-        comfy.ops.disable_weight_init
+    manual_cast = comfy.model_management.unet_manual_cast(dtype, load_device) is not None
+    ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     model, info = load_motion_module(path, dtype=dtype, ops=ops)
+    # Manual cast: weights stay in `dtype`, every layer computes in the UNet's compute dtype, which is what the
+    # activations arrive in; the module must not cast them down to the storage dtype.
+    model.set_weight_casting(manual_cast)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     return MotionHandle(patcher=patcher, info=info)
