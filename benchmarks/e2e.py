@@ -15,8 +15,9 @@ seeds, and prints per graph:
   * the motion module's overhead: the sampler's median with the motion module over the plain graph's.
 and a Markdown summary table (the README's "Speed" tables are its output).
 
-Smaller cards: --vram-gb 12 starts ComfyUI with --reserve-vram (device total - 12 GB, so its memory manager plans for a
-12 GB card) and caps the server's CUDA allocations at 12 GB (torch's per-process memory fraction), e.g.
+Smaller cards: --vram-gb 12 makes the GPU look like a 12 GiB card before ComfyUI starts: this process holds a ballast
+allocation of everything free beyond 12 GiB, so ComfyUI's memory manager, the pack's batch sizes and the CUDA
+allocator all see (and can only use) 12 GiB, as on the real card. e.g.
     python benchmarks/e2e.py --comfyui ... --frames 32 --graphs t2v_upscale --vram-gb 12
 --json-out appends one JSON line per timed run.
 """
@@ -121,12 +122,11 @@ class Events:
         return [(node, t2 - t) for (t, node), (t2, _) in zip(marks, marks[1:]) if node is not None]
 
 
-def memory(server: ComfyServer, reset: bool = False, limit_bytes: float | None = None) -> dict | None:
+def memory(server: ComfyServer, reset: bool = False) -> dict | None:
     """The pack's memory route (None when this pack version or server has none)."""
     try:
-        if reset or limit_bytes is not None:
-            body = {"limit_bytes": limit_bytes} if limit_bytes is not None else {}
-            status, answer = server.post("/adlightning/memory/reset", body)
+        if reset:
+            status, answer = server.post("/adlightning/memory/reset", {})
             if status == 404:
                 return None
             if status != 200:
@@ -214,9 +214,18 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines)
 
 
-def device_total_bytes() -> int:
+def ballast(gib: float):
+    """Hold everything free on CUDA device 0 beyond `gib` GiB; returns the tensor (keep it alive) and what is left."""
     import torch
-    return torch.cuda.get_device_properties(0).total_memory
+    if not torch.cuda.is_available():
+        raise SystemExit("--vram-gb needs a CUDA device")
+    torch.cuda.init()
+    free, total = torch.cuda.mem_get_info(0)
+    extra = int(free - gib * GiB)
+    if extra <= 0:
+        return None, free
+    block = torch.empty(extra, dtype=torch.uint8, device="cuda:0")
+    return block, torch.cuda.mem_get_info(0)[0]
 
 
 def main(argv=None) -> int:
@@ -235,8 +244,8 @@ def main(argv=None) -> int:
                              "'t2v_upscale@anime' (with realesr-animevideov3); default all")
     parser.add_argument("--cpu", action="store_true", help="run ComfyUI on the CPU even where CUDA is available")
     parser.add_argument("--vram-gb", type=float, default=None,
-                        help="simulate a card with this much VRAM (GB = 1e9 bytes): --reserve-vram for ComfyUI's "
-                             "planning and a hard cap on the server's CUDA allocations")
+                        help="simulate a card with this much VRAM (GiB): this process holds the rest of the GPU's "
+                             "free memory while ComfyUI runs")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     parser.add_argument("--json-out", help="append one JSON line per timed run to this file")
     parser.add_argument("--comfy-arg", action="append", default=[], help="extra ComfyUI argument (repeatable)")
@@ -249,26 +258,24 @@ def main(argv=None) -> int:
         parser.error(f"unknown graph(s) {unknown}; choose from plain, {', '.join(SHIPPED)}, t2v_upscale@anime")
     prompts = graphs(names, args.frames, args.size, args.long_frames, args.steps)
 
-    extra = list(args.comfy_arg)
-    limit = None
     cpu = True if args.cpu else None
+    held = None
     if args.vram_gb:
-        total = device_total_bytes()
-        limit = args.vram_gb * 1e9
-        extra += ["--reserve-vram", f"{max(0.0, (total - limit) / GiB):.2f}"]
+        held, left = ballast(args.vram_gb)
+        print(f"simulating a {args.vram_gb:g} GiB card: {left / GiB:.2f} GiB of the GPU left free", flush=True)
     print("making / finding the random-weight model files ...", flush=True)
     models = model_files(args.comfyui)
-    server = ComfyServer(args.comfyui, models, extra_args=extra, cpu=cpu)
+    server = ComfyServer(args.comfyui, models, extra_args=args.comfy_arg, cpu=cpu)
     rows = []
     try:
         server.wait_ready()
         device = memory(server) or {}
-        if limit is not None:
-            device = memory(server, limit_bytes=limit)
         where = "CPU" if server.cpu else device.get("device", "CUDA")
         header = (f"{where}, {os.cpu_count()} CPU cores, {args.size}x{args.size}, median of {args.runs} warm runs"
-                  + (f", VRAM capped at {args.vram_gb:g} GB" if limit else ""))
+                  + (f", as a {args.vram_gb:g} GiB card" if held is not None else ""))
         print(f"ComfyUI {args.comfyui} on {header}", flush=True)
+        if device.get("free") is not None:
+            print(f"the server sees {device['free'] / GiB:.2f} GiB of {device['total'] / GiB:.2f} GiB free", flush=True)
         events = Events(server, "adl-e2e")
         for label, api in prompts.items():
             runs = run_graph(server, events, label, api, args.warmup, args.runs, args.timeout)
@@ -282,6 +289,7 @@ def main(argv=None) -> int:
         raise
     finally:
         server.stop()
+        del held
     by_label = {r["label"]: r for r in rows}
     print("\n" + markdown(rows, f"**{header}**"))
     motion, plain = by_label.get("t2v_lightning"), by_label.get("plain")
