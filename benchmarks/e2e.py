@@ -19,7 +19,8 @@ Smaller cards: --vram-gb 12 makes the GPU look like a 12 GiB card before ComfyUI
 allocation of everything free beyond 12 GiB, so ComfyUI's memory manager, the pack's batch sizes and the CUDA
 allocator all see (and can only use) 12 GiB, as on the real card. e.g.
     python benchmarks/e2e.py --comfyui ... --frames 32 --graphs t2v_upscale --vram-gb 12
---json-out appends one JSON line per timed run.
+--compile puts core's TorchCompileModel (inductor) in front of every graph's sampler, the plain one included; the
+first run's time then shows the compile cost. --json-out appends one JSON line per timed run.
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ COLUMNS = {"sampler": ("ADLightning_Sampler", "KSampler", "SamplerCustom", "Samp
 SAVE_HINTS = ("Save", "CreateVideo", "VideoCombine")
 
 
-def graphs(names: list[str], frames: int, size: int, long_frames: int | None, steps: int | None) -> dict:
+def graphs(names: list[str], frames: int, size: int, long_frames: int | None, steps: int | None,
+           compile_backend: str | None = None) -> dict:
     """label -> API prompt, sized for the run."""
     out = {}
     for name in names:
@@ -66,6 +68,11 @@ def graphs(names: list[str], frames: int, size: int, long_frames: int | None, st
         if name.endswith("@anime"):
             for node in nodes_of(api, "UpscaleModelLoader") + nodes_of(api, "ADLightning_LoadUpscaleModel"):
                 api[node]["inputs"]["model_name"] = ANIME
+        if compile_backend:
+            sampler = api[sampler_id(api)]["inputs"]
+            api["900"] = {"class_type": "TorchCompileModel",
+                          "inputs": {"model": sampler["model"], "backend": compile_backend}}
+            sampler["model"] = ["900", 0]
         out[name] = api
     return out
 
@@ -158,7 +165,7 @@ def run_graph(server: ComfyServer, events: Events, label: str, api: dict, warmup
         results.append(result)
         print(f"  {label} {'warm-up' if result['warmup'] else 'run'} {i + 1 - warmup if i >= warmup else i + 1}: "
               f"{result['wall_s']:.2f} s", flush=True)
-    return [r for r in results if not r["warmup"]]
+    return results
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -172,7 +179,9 @@ def column_of(class_type: str) -> str | None:
     return "save" if any(h in class_type for h in SAVE_HINTS) else None
 
 
-def summarize(label: str, api: dict, runs: list[dict]) -> dict:
+def summarize(label: str, api: dict, results: list[dict]) -> dict:
+    runs = [r for r in results if not r["warmup"]]
+    first = [r["wall_s"] for r in results if r["warmup"]][:1]
     per_node: dict[tuple[str, str], list[float]] = {}
     for r in runs:
         for node, class_type, s in r["nodes"]:
@@ -191,26 +200,27 @@ def summarize(label: str, api: dict, runs: list[dict]) -> dict:
         column = column_of(class_type)
         if column:
             columns[column] = columns.get(column, 0.0) + med
-    print(f"  {'end to end':38s} {wall[0]:8.3f} {wall[1]:8.3f} {wall[2]:8.3f}")
+    print(f"  {'end to end':38s} {wall[0]:8.3f} {wall[1]:8.3f} {wall[2]:8.3f}"
+          + (f"   (first run, loading models: {first[0]:.2f} s)" if first else ""))
     print(f"  peak VRAM {max(vram) / GiB:.2f} GiB allocated, {max(reserved) / GiB:.2f} GiB reserved" if vram else
           "  peak VRAM: n/a (CPU run)", f"  peak RSS {rss / GiB:.2f} GiB", sep="\n")
     sampler = [s for r in runs for node, _, s in r["nodes"] if node == sampler_id(api)]
-    return {"label": label, "frames": frames, "wall": wall, "columns": columns,
+    return {"label": label, "frames": frames, "wall": wall, "columns": columns, "first": first[0] if first else None,
             "sampler": statistics.median(sampler) if sampler else None,
             "vram": max(vram) if vram else None, "rss": rss}
 
 
 def markdown(rows: list[dict], header: str) -> str:
     lines = [header, "", "| graph | frames | sampler s | decode s | upscale s | save s | end to end s (min-max) | "
-             "peak VRAM GiB | peak RSS GiB |", "|---|---|---|---|---|---|---|---|---|"]
+             "first run s | peak VRAM GiB | peak RSS GiB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cells = [f"{row['columns'][c]:.2f}" if c in row["columns"] else "" for c in ("sampler", "decode", "upscale",
                                                                                        "save")]
         wall = row["wall"]
+        first = f"{row['first']:.2f}" if row["first"] is not None else "-"
+        vram = f"{row['vram'] / GiB:.2f}" if row["vram"] is not None else "-"
         lines.append(f"| {row['label']} | {row['frames']} | {' | '.join(cells)} | {wall[0]:.2f} ({wall[1]:.2f}-"
-                     f"{wall[2]:.2f}) | {row['vram'] / GiB:.2f} | {row['rss'] / GiB:.2f} |" if row["vram"] else
-                     f"| {row['label']} | {row['frames']} | {' | '.join(cells)} | {wall[0]:.2f} ({wall[1]:.2f}-"
-                     f"{wall[2]:.2f}) | - | {row['rss'] / GiB:.2f} |")
+                     f"{wall[2]:.2f}) | {first} | {vram} | {row['rss'] / GiB:.2f} |")
     return "\n".join(lines)
 
 
@@ -246,6 +256,8 @@ def main(argv=None) -> int:
     parser.add_argument("--vram-gb", type=float, default=None,
                         help="simulate a card with this much VRAM (GiB): this process holds the rest of the GPU's "
                              "free memory while ComfyUI runs")
+    parser.add_argument("--compile", nargs="?", const="inductor", choices=("inductor", "cudagraphs"),
+                        help="insert core's TorchCompileModel (default backend inductor) before each sampler")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     parser.add_argument("--json-out", help="append one JSON line per timed run to this file")
     parser.add_argument("--comfy-arg", action="append", default=[], help="extra ComfyUI argument (repeatable)")
@@ -256,7 +268,7 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n.split("@")[0] not in ("plain", *SHIPPED)]
     if unknown:
         parser.error(f"unknown graph(s) {unknown}; choose from plain, {', '.join(SHIPPED)}, t2v_upscale@anime")
-    prompts = graphs(names, args.frames, args.size, args.long_frames, args.steps)
+    prompts = graphs(names, args.frames, args.size, args.long_frames, args.steps, args.compile)
 
     cpu = True if args.cpu else None
     held = None
@@ -272,18 +284,19 @@ def main(argv=None) -> int:
         device = memory(server) or {}
         where = "CPU" if server.cpu else device.get("device", "CUDA")
         header = (f"{where}, {os.cpu_count()} CPU cores, {args.size}x{args.size}, median of {args.runs} warm runs"
-                  + (f", as a {args.vram_gb:g} GiB card" if held is not None else ""))
+                  + (f", as a {args.vram_gb:g} GiB card" if held is not None else "")
+                  + (f", TorchCompileModel({args.compile})" if args.compile else ""))
         print(f"ComfyUI {args.comfyui} on {header}", flush=True)
         if device.get("free") is not None:
             print(f"the server sees {device['free'] / GiB:.2f} GiB of {device['total'] / GiB:.2f} GiB free", flush=True)
         events = Events(server, "adl-e2e")
         for label, api in prompts.items():
-            runs = run_graph(server, events, label, api, args.warmup, args.runs, args.timeout)
-            rows.append(summarize(label, api, runs))
+            results = run_graph(server, events, label, api, args.warmup, args.runs, args.timeout)
+            rows.append(summarize(label, api, results))
             if args.json_out:
                 with open(args.json_out, "a") as f:
-                    for r in runs:
-                        f.write(json.dumps({**r, "device": where, "size": args.size}) + "\n")
+                    for r in results:
+                        f.write(json.dumps({**r, "device": where, "size": args.size, "compile": args.compile}) + "\n")
     except Exception:
         print(server.log()[-3000:], file=sys.stderr)
         raise

@@ -69,6 +69,8 @@ class PositionalEncoding(nn.Module):
         pe = self.pe
         if pe.dtype == like.dtype and pe.device == like.device:
             return pe[:, :frames]
+        if torch.compiler.is_compiling():   # a compiled graph folds the cast in; the cache would only break it
+            return pe[:, :frames].to(device=like.device, dtype=like.dtype)
         cast = self._cast
         if cast is None or cast[0] is not pe or cast[1] != pe._version or cast[2].dtype != like.dtype \
                 or cast[2].device != like.device:

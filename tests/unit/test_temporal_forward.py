@@ -130,3 +130,16 @@ def test_weights_dtype_is_used_without_manual_cast(dtype):
         direct = m.temporal_transformer(x.to(dtype), 8).to(torch.float32)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, direct, rtol=0, atol=0)
+
+
+def test_module_compiles_as_one_graph():
+    """torch.compile (core's TorchCompileModel compiles the whole UNet with the modules inserted) traces the module
+    without a graph break, half-precision activations and the float32 position table included."""
+    m = first(temporal()).to(torch.bfloat16)
+    for pos in (b.pos_encoder for b in m.temporal_transformer.transformer_blocks[0].attention_blocks):
+        pos.pe = pos.pe.float()
+    x = torch.randn(16, 64, 3, 3, generator=torch.Generator().manual_seed(9)).to(torch.bfloat16)
+    torch._dynamo.reset()
+    compiled = torch.compile(m, backend="aot_eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x, 16), m(x, 16), rtol=0, atol=0)
