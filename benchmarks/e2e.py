@@ -4,7 +4,8 @@
 
 Starts ComfyUI with this pack the way the host tests do (on CUDA when torch sees a GPU, else on the CPU; --cpu forces
 the CPU) with random-weight, full-size model files that harness/ makes once (cached in ADL_TEST_CACHE, default
-~/.cache/adlightning-tests; nothing is downloaded). Then it queues every shipped API workflow
+~/.cache/adlightning-tests; nothing is downloaded), or with the files of an existing models folder (--models DIR:
+DIR/checkpoints, DIR/animatediff_models, ... under the names the shipped workflows use). Then it queues every shipped API workflow
 (workflows/api/*.json), the upscale workflow once more with realesr-animevideov3, and the text-to-video graph without
 the motion module ("plain": the SD1.5 limit), each --warmup times untimed (model loading) and --runs times with new
 seeds, and prints per graph:
@@ -224,6 +225,14 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines)
 
 
+def folder_files(models: str) -> dict[str, dict[str, Path]]:
+    """{folder: {file name: path}} of a ComfyUI-style models directory."""
+    root = Path(models)
+    if not root.is_dir():
+        raise SystemExit(f"--models {models}: not a directory")
+    return {d.name: {f.name: f.resolve() for f in d.iterdir() if f.is_file()} for d in root.iterdir() if d.is_dir()}
+
+
 def ballast(gib: float):
     """Hold everything free on CUDA device 0 beyond `gib` GiB; returns the tensor (keep it alive) and what is left."""
     import torch
@@ -252,6 +261,8 @@ def main(argv=None) -> int:
     parser.add_argument("--graphs", default=",".join(["plain", *SHIPPED, "t2v_upscale@anime"]),
                         help="comma-separated: shipped workflow names, 'plain' (t2v without the motion module), "
                              "'t2v_upscale@anime' (with realesr-animevideov3); default all")
+    parser.add_argument("--models", help="use this models folder (checkpoints/, animatediff_models/, ...) instead of "
+                                         "the harness's random-weight files")
     parser.add_argument("--cpu", action="store_true", help="run ComfyUI on the CPU even where CUDA is available")
     parser.add_argument("--vram-gb", type=float, default=None,
                         help="simulate a card with this much VRAM (GiB): this process holds the rest of the GPU's "
@@ -275,8 +286,11 @@ def main(argv=None) -> int:
     if args.vram_gb:
         held, left = ballast(args.vram_gb)
         print(f"simulating a {args.vram_gb:g} GiB card: {left / GiB:.2f} GiB of the GPU left free", flush=True)
-    print("making / finding the random-weight model files ...", flush=True)
-    models = model_files(args.comfyui)
+    if args.models:
+        models = folder_files(args.models)
+    else:
+        print("making / finding the random-weight model files ...", flush=True)
+        models = model_files(args.comfyui)
     server = ComfyServer(args.comfyui, models, extra_args=args.comfy_arg, cpu=cpu)
     rows = []
     try:
