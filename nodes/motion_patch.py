@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
+import torch
+
 import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
@@ -124,7 +126,10 @@ def _eject(model_patcher) -> None:
 
 def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     # Checked 21 times per UNet pass: a 16-frame step can take minutes on CPU, and Cancel should not wait for it.
-    comfy.model_management.throw_exception_if_processing_interrupted()
+    # Not inside a torch.compile'd UNet (core's TorchCompileModel): the check takes a lock, which would split the
+    # compiled graph at every motion module; there Cancel is seen between steps.
+    if not torch.compiler.is_compiling():
+        comfy.model_management.throw_exception_if_processing_interrupted()
     conds = len(transformer_options.get("cond_or_uncond") or (0,))
     loras = transformer_options.get(LORA_KEY)
     return layer(x, x.shape[0] // conds, loras.for_module(layer) if loras else None)
