@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -273,6 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json-out", help="append one JSON line per timed run to this file")
     parser.add_argument("--comfy-arg", action="append", default=[], help="extra ComfyUI argument (repeatable)")
     args = parser.parse_args(argv)
+    # `timeout` sends SIGTERM: exit through the finally below, so the ComfyUI we started is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.comfyui or not (Path(args.comfyui) / "main.py").exists():
         parser.error("--comfyui must point at a ComfyUI checkout (the folder with main.py)")
     names = [n.strip() for n in args.graphs.split(",") if n.strip()]
