@@ -25,7 +25,7 @@ if [ "${SMALL:-1}" != 0 ]; then
   timeout 300 "${E2E[@]}" --size "$SIZE" --frames 32 --runs 1 --graphs t2v_upscale,t2v_upscale@anime --vram-gb 12 \
     --json-out "$O/e2e_12gb.jsonl" 2>&1 | tee "$O/e2e_12gb.txt" | tail -25 || true
 fi
-stamp "motion module alone, ${SIZE}px fp16, cfg 1 and 2"
+stamp "motion module alone, ${SIZE}px (fp16 on CUDA), cfg 1 and 2"
 { timeout 120 "$PY" benchmarks/motion_module.py --size "$SIZE" --profile
   timeout 60 "$PY" benchmarks/motion_module.py --size "$SIZE" --conds 2; } 2>&1 | tee "$O/motion_module.txt" | head -30
 if [ "${COMPILE:-0}" != 0 ]; then
