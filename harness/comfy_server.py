@@ -29,6 +29,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 class PromptFailed(RuntimeError):
     def __init__(self, message: str, detail: dict):
         super().__init__(message)
@@ -38,7 +43,10 @@ class PromptFailed(RuntimeError):
 class ComfyServer:
     """A ComfyUI process we started (and only we stop, by its PID)."""
 
-    def __init__(self, comfy_path: str, models: dict[str, dict[str, Path]], extra_args=(), python=sys.executable):
+    def __init__(self, comfy_path: str, models: dict[str, dict[str, Path]], extra_args=(), python=sys.executable,
+                 cpu: bool | None = None):
+        """cpu: pass --cpu; None (default) means ADL_COMFY_CPU if set ("1"/"0"), else CPU only where torch sees no
+        CUDA device, so the same harness runs on a GPU machine."""
         self.comfy_path = Path(comfy_path)
         self.base = Path(tempfile.mkdtemp(prefix="adl-comfy-"))
         self.port = free_port()
@@ -50,7 +58,10 @@ class ComfyServer:
         (self.base / "custom_nodes").mkdir(exist_ok=True)
         os.symlink(REPO, self.base / "custom_nodes" / PACK_DIR_NAME)
         self.log_path = self.base / "server.log"
-        cmd = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        if cpu is None:
+            cpu = os.environ["ADL_COMFY_CPU"] != "0" if os.environ.get("ADL_COMFY_CPU") else not _cuda_available()
+        self.cpu = cpu
+        cmd = [python, "main.py", *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
                "--disable-assets-autoscan", "--disable-auto-launch", *extra_args]
         self._log = open(self.log_path, "w")

@@ -23,7 +23,8 @@ def sd15_checkpoint(comfy: str) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, str(REPO / "harness" / "make_sd15.py"), str(path)], check=True,
-                       cwd=comfy, env={**os.environ, "PYTHONPATH": comfy})
+                       cwd=comfy, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                           p for p in (comfy, os.environ.get("PYTHONPATH")) if p)})   # keep e.g. a wheel folder
     return path
 
 

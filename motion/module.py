@@ -9,7 +9,8 @@ included) was trained with:
   * 8 heads, GEGLU feed-forward with 4x width, zero-initialised proj_out at train time.
 
 The module runs 21 times per UNet pass, so the forward keeps copies of the (B*F, H*W, C) activations to the two
-layout changes it cannot avoid (into and out of the (B*H*W, F, C) token layout).
+layout changes it cannot avoid (into and out of the (B*H*W, F, C) token layout), casts each position table once per
+device and dtype (not on every call), and adds residuals in place.
 """
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ from torch import nn
 
 HEADS = 8
 GROUPS = 32
+# Largest token batch (B*H*W clips of F frames) handed to one scaled_dot_product_attention call. CUDA's flash and
+# memory-efficient kernels put the batch in a grid dimension capped at 65,535 (cfg 2 at 1536x1536 is 73,728), and
+# ComfyUI's own attention splits at 2**15 on NVIDIA for the same reason; each clip's attention is independent, so
+# splitting changes no number.
+SDPA_BATCH_LIMIT = 2 ** 15
 
 # SD1.5 UNet widths. The motion module mirrors them block for block.
 SD15_DOWN_CHANNELS = (320, 640, 1280, 1280)
@@ -53,10 +59,42 @@ class PositionalEncoding(nn.Module):
     def __init__(self, dim: int, length: int):
         super().__init__()
         self.register_buffer("pe", sinusoidal_table(length, dim))
+        self._cast = None   # (pe it was made from, pe's version, pe cast to the activations' device and dtype)
 
     @property
     def length(self) -> int:
         return self.pe.shape[1]
+
+    def table(self, frames: int, like: torch.Tensor) -> torch.Tensor:
+        """The first `frames` rows as (1, frames, dim) in like's device and dtype.
+
+        The table is kept float32 (loader.build) while activations are usually fp16/bf16: the cast is made once and
+        reused until the buffer is replaced (moved between devices) or written to (a state-dict load).
+        """
+        pe = self.pe
+        if pe.dtype == like.dtype and pe.device == like.device:
+            return pe[:, :frames]
+        if torch.compiler.is_compiling():   # a compiled graph folds the cast in; the cache would only break it
+            return pe[:, :frames].to(device=like.device, dtype=like.dtype)
+        cast = self._cast
+        if cast is None or cast[0] is not pe or cast[1] != pe._version or cast[2].dtype != like.dtype \
+                or cast[2].device != like.device:
+            cast = self._cast = (pe, pe._version, pe.to(device=like.device, dtype=like.dtype))
+        return cast[2][:, :frames]
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """Multi-head self-attention of (N, F, C) q/k/v along F; returns (N, F, C). N above SDPA_BATCH_LIMIT is split."""
+    n, f, c = q.shape
+    split = (n, f, heads, c // heads)
+    q, k, v = (t.reshape(split).transpose(1, 2) for t in (q, k, v))
+    if n <= SDPA_BATCH_LIMIT:
+        return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, f, c)
+    out = torch.empty(split, dtype=q.dtype, device=q.device)
+    for start in range(0, n, SDPA_BATCH_LIMIT):
+        part = slice(start, start + SDPA_BATCH_LIMIT)
+        out[part].transpose(1, 2).copy_(F.scaled_dot_product_attention(q[part], k[part], v[part]))
+    return out.view(n, f, c)
 
 
 class TemporalAttention(nn.Module):
@@ -74,16 +112,11 @@ class TemporalAttention(nn.Module):
     def forward(self, x: torch.Tensor, lora: dict | None = None) -> torch.Tensor:
         # x: normed tokens (B*H*W, F, C); written to in place (the caller owns it and does not reuse it).
         # lora: {"to_q": low-rank side path, ...} from motion/lora.py, or None.
-        n, f, c = x.shape
-        pe = self.pos_encoder.pe[:, :f]
-        x += pe.to(device=x.device, dtype=x.dtype)
+        x += self.pos_encoder.table(x.shape[1], x)
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         if lora:
             q, k, v = (_add_lora(t, lora, name, x) for t, name in ((q, "to_q"), (k, "to_k"), (v, "to_v")))
-        heads = (n, f, self.heads, c // self.heads)
-        out = F.scaled_dot_product_attention(q.view(heads).transpose(1, 2), k.view(heads).transpose(1, 2),
-                                             v.view(heads).transpose(1, 2))
-        out = out.transpose(1, 2).reshape(n, f, c)
+        out = attention(q, k, v, self.heads)
         result = self.to_out[0](out)
         return _add_lora(result, lora, "to_out", out) if lora else result
 
@@ -146,20 +179,26 @@ class TemporalTransformer3D(nn.Module):
         b = bf // frames
         # Per-frame GroupNorm: each of the B*F samples is normalised on its own, as in the original.
         normed = self.norm(x)
-        tokens = normed.view(b, frames, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, frames, c)
+        tokens = normed.reshape(b, frames, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, frames, c)
         del normed
         hidden = self.proj_in(tokens)
         del tokens
         for index, block in enumerate(self.transformer_blocks):
             hidden = block(hidden, lora, index)
         hidden = self.proj_out(hidden)
-        # One allocation for the way back: the add writes straight into x's (B, F, C, H, W) layout.
-        out = x.view(b, frames, c, h, w) + hidden.view(b, h, w, frames, c).permute(0, 3, 4, 1, 2)
-        return out.view(bf, c, h, w)
+        # One allocation for the way back: the add writes straight into x's (B, F, C, H, W) layout. reshape, not
+        # view: x may arrive non-contiguous (a channels-last UNet, a slice of a larger batch).
+        out = x.reshape(b, frames, c, h, w) + hidden.view(b, h, w, frames, c).permute(0, 3, 4, 1, 2)
+        return out.reshape(bf, c, h, w)
 
 
 class VanillaTemporalModule(nn.Module):
     """One motion module as injected into a UNet block. Input and output: (batch*frames, C, H, W)."""
+
+    # True when the layers cast their weights to the activations' dtype on every call (ComfyUI's manual cast: weights
+    # stored in fp16, computed in fp32 on a device without fast fp16). Then the module computes in the dtype the
+    # activations arrive in; otherwise it computes in its weights' dtype. Set by MotionModel.set_weight_casting.
+    casts_weights = False
 
     def __init__(self, dim: int, pe_length: int, ops=nn):
         super().__init__()
@@ -182,7 +221,8 @@ class VanillaTemporalModule(nn.Module):
                 f"{frames} frames reach past this motion module's position table ({self.pe_length} frames). "
                 f"Use context windows (context length <= {self.pe_length}) or fewer frames.")
         weight_dtype = self.temporal_transformer.proj_in.weight.dtype
-        if x.dtype == weight_dtype or weight_dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        if self.casts_weights or x.dtype == weight_dtype or \
+                weight_dtype not in (torch.float16, torch.bfloat16, torch.float32):
             return self.temporal_transformer(x, frames, lora)
         return self.temporal_transformer(x.to(weight_dtype), frames, lora).to(x.dtype)
 
@@ -213,6 +253,13 @@ class MotionModel(nn.Module):
         self.up_blocks = nn.ModuleList(
             [MotionBlock(c, MODULES_PER_UP_BLOCK, config.pe_length, ops) for c in reversed(config.down_channels)])
         self.mid_block = MotionBlock(config.mid_channels, 1, config.pe_length, ops) if config.has_mid_block else None
+
+    def set_weight_casting(self, casts: bool) -> None:
+        """casts: the ops given to the constructor cast weights to the activations' dtype per call (see
+        VanillaTemporalModule.casts_weights)."""
+        for module in self.modules():
+            if isinstance(module, VanillaTemporalModule):
+                module.casts_weights = casts
 
     def placements(self):
         """(unet_part, unet_block_index, module) for every temporal module, in UNet order.

@@ -5,6 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
+from .memory_route import register as _register_memory_route
 from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
@@ -15,6 +16,7 @@ NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, 
          ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
 
 _register_model_folders()
+_register_memory_route()
 
 
 class AnimateDiffLightningExtension(ComfyExtension):

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
+import torch
+
 import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
@@ -48,9 +50,12 @@ def load_handle(path: str) -> MotionHandle:
     dtype = comfy.model_management.unet_dtype(device=load_device)
     # manual_cast when this device cannot compute in the storage dtype; either ops class lets ComfyUI's lowvram
     # mode stream weights and apply weight patches (Motion LoRA) the same way it does for the UNet.
-    ops = comfy.ops.manual_cast if comfy.model_management.unet_manual_cast(dtype, load_device) else \
-        comfy.ops.disable_weight_init
+    manual_cast = comfy.model_management.unet_manual_cast(dtype, load_device) is not None
+    ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     model, info = load_motion_module(path, dtype=dtype, ops=ops)
+    # Manual cast: weights stay in `dtype`, every layer computes in the UNet's compute dtype, which is what the
+    # activations arrive in; the module must not cast them down to the storage dtype.
+    model.set_weight_casting(manual_cast)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     return MotionHandle(patcher=patcher, info=info)
@@ -121,7 +126,10 @@ def _eject(model_patcher) -> None:
 
 def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     # Checked 21 times per UNet pass: a 16-frame step can take minutes on CPU, and Cancel should not wait for it.
-    comfy.model_management.throw_exception_if_processing_interrupted()
+    # Not inside a torch.compile'd UNet (core's TorchCompileModel): the check takes a lock, which would split the
+    # compiled graph at every motion module; there Cancel is seen between steps.
+    if not torch.compiler.is_compiling():
+        comfy.model_management.throw_exception_if_processing_interrupted()
     conds = len(transformer_options.get("cond_or_uncond") or (0,))
     loras = transformer_options.get(LORA_KEY)
     return layer(x, x.shape[0] // conds, loras.for_module(layer) if loras else None)
