@@ -17,12 +17,12 @@ import logging
 import comfy.context_windows as cw
 import comfy.patcher_extension
 import comfy.utils
-import latent_preview
 import torch
 
 from ..samplers import windows as win
 from ..samplers.cond_frames import resize_cond_item
 from ..samplers.free_noise import free_noise
+from . import comfy_compat as cc
 
 log = logging.getLogger("AnimateDiff-Lightning")
 KEY = "adlightning_context"
@@ -44,7 +44,7 @@ class LightningContextHandler(cw.IndexListContextHandler):
                                                       self._window_done, self.callbacks)
 
     def _layout(self, num_frames, handler, model_options):
-        layout = win.windows(num_frames, self.options, self._step)
+        layout = win.windows(num_frames, self.options, cc.handler_step(self))
         self._weights_of = {tuple(w): weights.tolist()
                             for w, weights in zip(layout, win.fuse_weights(self.options.fuse, layout))}
         return layout
@@ -81,10 +81,9 @@ def window_progress(model, handler: LightningContextHandler, per_step: list[int]
     total = sum(per_step)
     done_by_step = [sum(per_step[:i + 1]) for i in range(len(per_step))]
     pbar = comfy.utils.ProgressBar(total)
-    previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+    previewer = cc.previewer(model)
     handler.on_window = lambda: pbar.update(1)
 
     def callback(step, x0, x, total_steps):
-        preview = previewer.decode_latent_to_preview_image("JPEG", x0) if previewer else None
-        pbar.update_absolute(done_by_step[min(step, len(done_by_step) - 1)], total, preview)
+        pbar.update_absolute(done_by_step[min(step, len(done_by_step) - 1)], total, cc.preview_image(previewer, x0))
     return callback

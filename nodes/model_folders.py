@@ -3,6 +3,8 @@ import os
 
 import folder_paths
 
+from .comfy_compat import add_model_extensions
+
 MOTION_MODELS = "animatediff_models"
 MOTION_LORAS = "animatediff_motion_lora"
 EXTENSIONS = {".safetensors", ".sft", ".ckpt", ".pt", ".pth"}
@@ -10,11 +12,6 @@ EXTENSIONS = {".safetensors", ".sft", ".ckpt", ".pt", ".pth"}
 
 def register() -> None:
     for name in (MOTION_MODELS, MOTION_LORAS):
-        default = os.path.join(folder_paths.models_dir, name)
-        if name in folder_paths.folder_names_and_paths:
-            paths, exts = folder_paths.folder_names_and_paths[name]
-            if default not in paths:
-                paths.append(default)
-            folder_paths.folder_names_and_paths[name] = (paths, set(exts) | EXTENSIONS)
-        else:
-            folder_paths.folder_names_and_paths[name] = ([default], set(EXTENSIONS))
+        # Appends to a folder another pack (or extra_model_paths.yaml) already registered, else creates it.
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
+        add_model_extensions(name, EXTENSIONS)

@@ -33,6 +33,8 @@ class LoadMotionModule(io.ComfyNode):
     def execute(cls, model_name) -> io.NodeOutput:
         handle = motion_patch.load_handle(folder_paths.get_full_path_or_raise(MOTION_MODELS, model_name))
         text = handle.info.report()
+        if motion_patch.spans_frames(handle.info):
+            text += "; v1 family: the UNet's ResBlock GroupNorms will normalise over the whole clip, as in the original"
         log.info("loaded %s", text)
         return io.NodeOutput(handle, ui={"text": [text]})
 

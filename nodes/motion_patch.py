@@ -6,12 +6,16 @@ Everything goes through ModelPatcher extension points, so nothing global changes
     is unloaded or another clone of the same UNet is loaded;
   * forward_timestep_embed_patch: ComfyUI hands our inserted layers to us with transformer_options, from which the
     frame count is read (latents per cond / number of conds), so cfg 1 (cond only) and cfg > 1 both work;
-  * object patch: model_sampling switched to sqrt_linear, the schedule AnimateDiff was trained on.
+  * object patch: model_sampling switched to sqrt_linear, the schedule AnimateDiff was trained on;
+  * diffusion-model wrapper (v1 family only): the UNet's ResBlock and output GroupNorms normalise over the whole clip
+    during each UNet call, as in AnimateDiff v1's UNet3D (motion/frame_norm.py);
+  * Motion LoRA: not a weight patch; its low-rank deltas ride along in transformer_options (LORA_KEY) and each
+    temporal layer adds them in its forward, so the module's weights are shared by every strength.
+The UNet internals these need (block layout, layer classes, call conventions) are in comfy_compat.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 
 import torch
 
@@ -19,13 +23,13 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
 import comfy.patcher_extension
-from comfy.ldm.modules.attention import SpatialTransformer
-from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 
 from ..motion.formats import MotionInfo
+from ..motion.frame_norm import clip_wide
 from ..motion.lora import LoRASet
 from ..motion.loader import load_motion_module
 from ..motion.module import MotionModel, MotionModuleError, VanillaTemporalModule
+from . import comfy_compat as cc
 
 KEY = "adlightning_motion"   # additional-models / injections / attachments key
 LORA_KEY = "adlightning_motion_lora"   # transformer_options entry: the motion.lora.LoRASet of this MODEL
@@ -49,7 +53,8 @@ def load_handle(path: str) -> MotionHandle:
     load_device = comfy.model_management.get_torch_device()
     dtype = comfy.model_management.unet_dtype(device=load_device)
     # manual_cast when this device cannot compute in the storage dtype; either ops class lets ComfyUI's lowvram
-    # mode stream weights and apply weight patches (Motion LoRA) the same way it does for the UNet.
+    # mode stream the module's weights the same way it does for the UNet's. (Motion LoRA is not a weight patch:
+    # it rides in transformer_options, see LORA_KEY.)
     manual_cast = comfy.model_management.unet_manual_cast(dtype, load_device) is not None
     ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     model, info = load_motion_module(path, dtype=dtype, ops=ops)
@@ -61,44 +66,23 @@ def load_handle(path: str) -> MotionHandle:
     return MotionHandle(patcher=patcher, info=info)
 
 
-def _unet(model_patcher):
-    return model_patcher.model.diffusion_model
-
-
-def _block(unet, part: str, index: int):
-    if part == "input":
-        return unet.input_blocks[index]
-    if part == "middle":
-        return unet.middle_block
-    return unet.output_blocks[index]
-
-
 def _insert_at(block) -> int:
-    """After the block's last SpatialTransformer, else after its first ResBlock (the original UNet3D order)."""
-    layers = list(block)
-    attn = [i for i, layer in enumerate(layers) if isinstance(layer, SpatialTransformer)]
-    if attn:
-        return attn[-1] + 1
-    res = [i for i, layer in enumerate(layers) if isinstance(layer, ResBlock)]
-    if res:
-        return res[0] + 1
-    raise MotionModuleError("UNet block has neither attention nor ResBlock; this is not an SD1.5 UNet")
+    index = cc.temporal_insert_index(block)
+    if index is None:
+        raise MotionModuleError("UNet block has neither attention nor ResBlock; this is not an SD1.5 UNet")
+    return index
 
 
 def check_unet(model_patcher, motion: MotionModel, name: str) -> None:
     """Refuse MODELs whose blocks do not match the motion module's widths (SDXL, SD3, Flux, ...)."""
-    unet = getattr(model_patcher.model, "diffusion_model", None)
+    unet = cc.unet_of(model_patcher)
     kind = type(model_patcher.model).__name__
-    if unet is None or not all(hasattr(unet, a) for a in ("input_blocks", "middle_block", "output_blocks")):
+    if unet is None:
         raise MotionModuleError(f"'{name}' needs an SD1.5 MODEL (UNet); got {kind}, which has no UNet blocks")
-    context_dim = getattr(model_patcher.model, "model_config", None)
-    context_dim = getattr(context_dim, "unet_config", {}).get("context_dim")
+    context_dim = cc.context_dim(model_patcher)
     try:
         for part, index, module in motion.placements():
-            block = _block(unet, part, index)
-            res = next(layer for layer in block if isinstance(layer, ResBlock))
-            dim = module.temporal_transformer.proj_in.in_features
-            if res.out_channels != dim:
+            if cc.block_channels(cc.unet_block(unet, part, index)) != module.temporal_transformer.proj_in.in_features:
                 raise ValueError
     except (IndexError, StopIteration, ValueError):
         raise MotionModuleError(
@@ -111,15 +95,14 @@ def check_unet(model_patcher, motion: MotionModel, name: str) -> None:
 
 def _inject(model_patcher) -> None:
     motion = model_patcher.get_additional_models_with_key(KEY)[0].model
-    unet = _unet(model_patcher)
+    unet = cc.unet_of(model_patcher)
     for part, index, module in motion.placements():
-        block = _block(unet, part, index)
+        block = cc.unet_block(unet, part, index)
         block.insert(_insert_at(block), module)
 
 
 def _eject(model_patcher) -> None:
-    unet = _unet(model_patcher)
-    for block in [*unet.input_blocks, unet.middle_block, *unet.output_blocks]:
+    for block in cc.all_unet_blocks(cc.unet_of(model_patcher)):
         for i in reversed([i for i, layer in enumerate(block) if isinstance(layer, VanillaTemporalModule)]):
             block.pop(i)
 
@@ -130,18 +113,31 @@ def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     # compiled graph at every motion module; there Cancel is seen between steps.
     if not torch.compiler.is_compiling():
         comfy.model_management.throw_exception_if_processing_interrupted()
-    conds = len(transformer_options.get("cond_or_uncond") or (0,))
     loras = transformer_options.get(LORA_KEY)
-    return layer(x, x.shape[0] // conds, loras.for_module(layer) if loras else None)
+    return layer(x, x.shape[0] // cc.cond_count(transformer_options), loras.for_module(layer) if loras else None)
+
+
+def spans_frames(info: MotionInfo) -> bool:
+    """AnimateDiff v1 and AnimateLCM (v1 layout) were trained on a UNet3D whose ResBlock GroupNorms see the whole
+    clip (use_inflated_groupnorm false in the original's v1 config); v2, v3 and Lightning normalise per frame."""
+    return info.version == "v1"
+
+
+def _clip_wide_groupnorm(executor, *args, **kwargs):
+    """DIFFUSION_MODEL wrapper for the v1 family: during this UNet call its ResBlock and output GroupNorms take their
+    statistics over each cond's frames together (the frames of this call: one context window when windows are on)."""
+    unet, x, transformer_options = cc.diffusion_model_call(executor, args)
+    frames = x.shape[0] // cc.cond_count(transformer_options)
+    if frames < 2 or x.shape[0] % frames:
+        return executor(*args, **kwargs)
+    with clip_wide(cc.frame_spanning_norms(unet), frames):
+        return executor(*args, **kwargs)
 
 
 def sqrt_linear_sampling(model_patcher):
     """A model_sampling like the MODEL's own, but on the schedule AnimateDiff was trained with."""
     current = model_patcher.get_model_object("model_sampling")
-    settings = {"beta_schedule": "sqrt_linear", "linear_start": current.linear_start,
-                "linear_end": current.linear_end, "timesteps": current.num_timesteps,
-                "zsnr": getattr(current, "zsnr", False)}
-    return type(current)(SimpleNamespace(sampling_settings=settings))
+    return cc.discrete_sampling_like(current, **cc.schedule_settings(current), beta_schedule="sqrt_linear")
 
 
 def attach(model_patcher, handle: MotionHandle):
@@ -155,6 +151,8 @@ def attach(model_patcher, handle: MotionHandle):
     model.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(inject=_inject, eject=_eject)])
     model.set_model_forward_timestep_embed_patch((VanillaTemporalModule, _run_temporal))
     model.add_object_patch("model_sampling", sqrt_linear_sampling(model_patcher))
+    if spans_frames(handle.info):
+        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, KEY, _clip_wide_groupnorm)
     model.set_attachments(KEY, handle)
     if handle.loras:
         model.model_options["transformer_options"][LORA_KEY] = handle.lora_set()
