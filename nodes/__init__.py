@@ -3,6 +3,7 @@ from typing_extensions import override
 
 from comfy_api.latest import ComfyExtension, io
 
+from .app_route import register as _register_app_page
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
 from .model_folders import register as _register_model_folders
@@ -15,6 +16,7 @@ NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, 
          ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
 
 _register_model_folders()
+_register_app_page()
 
 
 class AnimateDiffLightningExtension(ComfyExtension):
