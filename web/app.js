@@ -8,7 +8,9 @@ import {
 } from "./app_logic.js";
 
 const API = new URL("../../", location.href); // ComfyUI's root, wherever the server is mounted
-const CLIENT_ID = crypto.randomUUID(); // one per tab: ComfyUI sends each prompt's progress to its own client only
+// One per tab: ComfyUI sends a prompt's progress to the client that queued it only. (getRandomValues, not
+// randomUUID: the page may be opened over plain http from another machine, which is not a secure context.)
+const CLIENT_ID = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
 const $ = (id) => document.getElementById(id);
 const graphs = {};
 let job = null;
