@@ -28,12 +28,12 @@ UPDATE = os.environ.get("ADL_UPDATE_SCREENSHOTS") == "1"
 
 # Records every value the progress bar and its label take (the test's own probe, added to the page from outside).
 RECORD_JS = """(() => { window.__seen = {progress: [], labels: []};
-  new MutationObserver(() => window.__seen.labels.push(document.getElementById('label').textContent))
-    .observe(document.getElementById('label'), {childList: true, characterData: true, subtree: true});
-  const bar = document.getElementById('progress');
-  const poll = () => { const v = bar.value; if (window.__seen.progress.at(-1) !== v) window.__seen.progress.push(v);
-    requestAnimationFrame(poll); };
-  poll(); return true; })()"""
+  const bar = document.getElementById('progress'), label = document.getElementById('label');
+  // Observers, not animation frames: a tab in the background gets no frames, and the first tab is in the background.
+  new MutationObserver(() => window.__seen.labels.push(label.textContent))
+    .observe(label, {childList: true, characterData: true, subtree: true});
+  new MutationObserver(() => window.__seen.progress.push(bar.value)).observe(bar, {attributes: true});
+  return true; })()"""
 
 PLAYING_JS = """(() => { const el = document.querySelector('#player img, #player video');
   if (!el) return false;
