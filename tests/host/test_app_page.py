@@ -1,5 +1,7 @@
 """Host tier, real browser: the prompt-to-clip page the pack serves at /adlightning/app/ on ComfyUI's own server.
 
+First a bare ComfyUI (no models) checks what a first start gives: the pack's model folders, the page's routes.
+
 Headless Debian Chromium (harness/chromium.py) opens the page, generates a 64 px clip and sees the progress bar move
 and the clip play; a second tab (its own client id) queues another prompt while the first runs, and each tab gets
 its own clip; a file the server does not have comes back as ComfyUI's error, shown in the page. ComfyUI's own page
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.chromium import CHROMIUM, Chromium
+from harness.comfy_server import ComfyServer
 from tools.node_defs import REPO
 from workflows.client import WebSocket
 
@@ -103,6 +106,27 @@ def save_screenshot(tab: Chromium, path: Path) -> None:
     image.quantize(256).save(path, optimize=True)
 
 
+def test_first_start_creates_the_model_folders_and_serves_the_page():
+    """A bare ComfyUI (no model folders of ours, no models: cheap to start) with the pack: after its first start the
+    folders the pack registers exist, and the page and its workflows are served, also under ComfyUI's /api prefix."""
+    if not os.environ.get("COMFYUI_PATH"):
+        pytest.skip("COMFYUI_PATH is not set: host tier (real ComfyUI) not run. See README, 'Testing'.")
+    with ComfyServer(os.environ["COMFYUI_PATH"], {}) as bare:
+        for folder in ("animatediff_models", "animatediff_motion_lora"):
+            assert (bare.base / "models" / folder).is_dir(), f"models/{folder} not created at start"
+        with urllib.request.urlopen(bare.url + PAGE, timeout=30) as r:   # redirected to PAGE + "/"
+            assert r.url.endswith(PAGE + "/") and b"app.js" in r.read()
+        for prefix in ("", "/api"):
+            with urllib.request.urlopen(f"{bare.url}{prefix}{PAGE}/workflows/t2v_lightning.json", timeout=30) as r:
+                assert json.loads(r.read()) == json.loads(
+                    (REPO / "workflows" / "api" / "t2v_lightning.json").read_text())
+        with urllib.request.urlopen(bare.url + PAGE + "/app_logic.js", timeout=30) as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+        for missing in ("/workflows/..%2F..%2F__init__.py", "/package.json", "/workflows/nope.json"):
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(bare.url + PAGE + missing, timeout=30)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
@@ -117,10 +141,6 @@ def test_page_generates_clips_in_two_tabs_and_shows_errors(server, browser, tmp_
     extensions = server.get("/extensions")
     assert not [e for e in extensions if "app_logic" in e or e.endswith("/app.js")], \
         "the page's scripts must not load into ComfyUI's own page"
-    with urllib.request.urlopen(server.url + PAGE + "/workflows/t2v_lightning.json", timeout=30) as r:
-        assert json.loads(r.read()) == json.loads((REPO / "workflows" / "api" / "t2v_lightning.json").read_text())
-    with pytest.raises(urllib.error.HTTPError, match="404"):
-        urllib.request.urlopen(server.url + PAGE + "/workflows/..%2F..%2F__init__.py", timeout=30)
 
     open_page(browser, server)
     second = Tab(browser)
