@@ -25,7 +25,7 @@ def run_client(server, *args, workflow="t2v_lightning", cwd=None, timeout=600):
 
 def queued_prompt(server, stderr: str) -> dict:
     """The prompt as ComfyUI ran it (its history entry), from the id the client logged."""
-    prompt_id = re.search(r"queued (\w+) on", stderr).group(1)
+    prompt_id = re.search(r"queued ([\w-]+) on", stderr).group(1)
     return server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2]
 
 
