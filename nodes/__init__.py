@@ -3,6 +3,7 @@ from typing_extensions import override
 
 from comfy_api.latest import ComfyExtension, io
 
+from .app_route import register as _register_app_page
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
 from .memory_route import register as _register_memory_route
@@ -17,6 +18,7 @@ NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, 
 
 _register_model_folders()
 _register_memory_route()
+_register_app_page()
 
 
 class AnimateDiffLightningExtension(ComfyExtension):

@@ -1,0 +1,56 @@
+"""The prompt-to-clip page (web/) on ComfyUI's own server, under the pack's prefix /adlightning/app/.
+
+Custom routes go on PromptServer.instance.routes while the pack is imported: ComfyUI (0.14.1 and 0.30.0 alike)
+creates the server before it loads custom nodes and adds the route table to its app after (server.add_routes, which
+also mounts each route under /api). The page is static: its three files, and the shipped API workflows served from
+workflows/api/ (the graphs the page queues; no second copy). Everything else it does goes through ComfyUI's own API
+from the browser, so nothing here runs while a prompt does and ComfyUI's page is untouched.
+"""
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+PREFIX = "/adlightning/app"
+PACK = Path(__file__).resolve().parents[1]
+WEB = PACK / "web"
+WORKFLOWS = PACK / "workflows" / "api"
+TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
+
+
+def _file(folder: Path, name: str, suffixes) -> web.FileResponse:
+    # Only files that are there by name (no path parts), so a request cannot leave the folder.
+    files = {p.name: p for p in folder.iterdir() if p.is_file() and p.suffix in suffixes}
+    if name not in files:
+        raise web.HTTPNotFound(text=f"{PREFIX}: no file {name!r}")
+    return web.FileResponse(files[name], headers={"Content-Type": TYPES[files[name].suffix],
+                                                  "Cache-Control": "no-cache"})
+
+
+async def _redirect(request):
+    raise web.HTTPFound(PREFIX + "/")
+
+
+async def _index(request):
+    return _file(WEB, "index.html", {".html"})
+
+
+async def _asset(request):
+    return _file(WEB, request.match_info["name"], {".js", ".css"})
+
+
+async def _workflow(request):
+    return _file(WORKFLOWS, request.match_info["name"], {".json"})
+
+
+def register() -> None:
+    try:
+        from server import PromptServer
+        routes = PromptServer.instance.routes
+    except (ImportError, AttributeError):   # ComfyUI imported without its server (scripts, some test runners)
+        logging.info("[AnimateDiff-Lightning] no ComfyUI server: the %s page is not served", PREFIX)
+        return
+    routes.get(PREFIX)(_redirect)
+    routes.get(PREFIX + "/")(_index)
+    routes.get(PREFIX + "/workflows/{name}")(_workflow)
+    routes.get(PREFIX + "/{name}")(_asset)

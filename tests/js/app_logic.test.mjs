@@ -1,0 +1,138 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import {
+  buildPrompt, clipsOf, comboOptions, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
+  parseSize, startProgress, viewQuery, workflowsFor,
+} from "../../web/app_logic.js";
+
+const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
+const GRAPHS = Object.fromEntries(["t2v_lightning", "t2v_motion_lora", "t2v_upscale"].map((n) => [n, shipped(n)]));
+const CHOICES = { prompt: "a red fox", seed: 7, frames: 8, width: 64, height: 96, checkpoint: "mine.safetensors",
+  motionModule: "animatediff_lightning_8step_comfyui.safetensors", lora: "", upscale: false };
+const byType = (api, type) => Object.entries(api).filter(([, n]) => n.class_type === type);
+
+test("the workflow follows the LoRA and upscale choices", () => {
+  assert.deepEqual(workflowsFor({}), ["t2v_lightning"]);
+  assert.deepEqual(workflowsFor({ lora: "z.ckpt" }), ["t2v_motion_lora"]);
+  assert.deepEqual(workflowsFor({ upscale: true }), ["t2v_upscale"]);
+  assert.deepEqual(workflowsFor({ upscale: true, lora: "z.ckpt" }), ["t2v_upscale", "t2v_motion_lora"]);
+});
+
+test("the choices reach the graph's inputs, and the shipped graph is not changed", () => {
+  const before = JSON.stringify(GRAPHS.t2v_lightning);
+  const { name, api } = buildPrompt(GRAPHS, CHOICES);
+  assert.equal(name, "t2v_lightning");
+  assert.equal(JSON.stringify(GRAPHS.t2v_lightning), before);
+  assert.equal(api["2"].inputs.text, "a red fox");
+  assert.equal(api["3"].inputs.text, GRAPHS.t2v_lightning["3"].inputs.text, "the negative stays");
+  assert.deepEqual([api["4"].inputs.width, api["4"].inputs.height, api["4"].inputs.batch_size], [64, 96, 8]);
+  const [[, sampler]] = byType(api, "ADLightning_Sampler");
+  assert.equal(sampler.inputs.seed, 7);
+  assert.equal(sampler.inputs.steps, 0, "steps follow the motion file");
+  assert.equal(byType(api, "CheckpointLoaderSimple")[0][1].inputs.ckpt_name, "mine.safetensors");
+  assert.equal(byType(api, "ADLightning_LoadMotionModule")[0][1].inputs.model_name, CHOICES.motionModule);
+  assert.equal(Object.keys(api).length, Object.keys(GRAPHS.t2v_lightning).length);
+});
+
+test("a Motion LoRA uses the LoRA workflow; with upscaling its node is spliced before the Apply node", () => {
+  const lora = buildPrompt(GRAPHS, { ...CHOICES, lora: "v2_lora_PanLeft.ckpt" });
+  assert.equal(lora.name, "t2v_motion_lora");
+  assert.equal(byType(lora.api, "ADLightning_LoadMotionLoRA")[0][1].inputs.lora_name, "v2_lora_PanLeft.ckpt");
+
+  const both = buildPrompt(GRAPHS, { ...CHOICES, lora: "v2_lora_PanLeft.ckpt", upscale: true });
+  assert.equal(both.name, "t2v_upscale");
+  const [[loraId, loraNode]] = byType(both.api, "ADLightning_LoadMotionLoRA");
+  const [[loaderId]] = byType(both.api, "ADLightning_LoadMotionModule");
+  const [[, apply]] = byType(both.api, "ADLightning_ApplyMotionModule");
+  const [[, template]] = byType(GRAPHS.t2v_motion_lora, "ADLightning_LoadMotionLoRA");
+  assert.deepEqual(apply.inputs.motion_model, [loraId, 0]);
+  assert.deepEqual(loraNode.inputs, { ...template.inputs, motion_model: [loaderId, 0],
+    lora_name: "v2_lora_PanLeft.ckpt" });
+  assert.equal(Object.keys(both.api).length, Object.keys(GRAPHS.t2v_upscale).length + 1);
+  assert.equal(byType(both.api, "ADLightning_UpscaleFrames").length, 1);
+});
+
+test("combo choices in both /object_info forms, and the files per loader", () => {
+  assert.deepEqual(comboOptions([["a", "b"], {}]), ["a", "b"]);
+  assert.deepEqual(comboOptions(["COMBO", { options: ["c"] }]), ["c"]);
+  assert.equal(comboOptions(["INT", { default: 1 }]), null);
+  const files = filesOnServer({
+    CheckpointLoaderSimple: { input: { required: { ckpt_name: [["sd.safetensors"], {}] } } },
+    ADLightning_LoadMotionModule: { input: { required: { model_name: ["COMBO", { options: ["m4.safetensors"] }] } } },
+  });
+  assert.deepEqual(files, { checkpoint: ["sd.safetensors"], motionModule: ["m4.safetensors"], lora: [] });
+  assert.equal(defaultFile(["a", "b"], "b"), "b");
+  assert.equal(defaultFile(["a", "b"], "z"), "a");
+  assert.equal(defaultFile([], "z"), "z", "nothing on the server: keep the workflow's name, ComfyUI will say so");
+});
+
+test("a refused prompt reads as ComfyUI states it, per node and input (as the client prints it)", () => {
+  const answer = { error: { type: "prompt_outputs_failed_validation", message: "Prompt outputs failed validation",
+    details: "" }, node_errors: { 5: { class_type: "ADLightning_LoadMotionModule", errors: [{
+    type: "value_not_in_list", message: "Value not in list",
+    details: "model_name: 'gone.safetensors' not in ['animatediff_lightning_4step_comfyui.safetensors']",
+    extra_info: { input_name: "model_name" } }] } } };
+  assert.equal(describeRejection(GRAPHS.t2v_lightning, answer), [
+    "ComfyUI rejected the workflow: Prompt outputs failed validation",
+    "  node 5 (Load Motion Module), input 'model_name': Value not in list - model_name: 'gone.safetensors' not " +
+    "in ['animatediff_lightning_4step_comfyui.safetensors']"].join("\n"));
+});
+
+test("progress: other prompts ignored, the bar only grows, complete only on executing null", () => {
+  const api = GRAPHS.t2v_lightning;
+  let s = startProgress(api, "p1");
+  const seen = [];
+  const feed = (type, data) => {
+    s = nextProgress(s, { type, data: { prompt_id: "p1", ...data } });
+    seen.push([s.phase, s.fraction]);
+  };
+  assert.equal(nextProgress(s, { type: "execution_start", data: { prompt_id: "other" } }), s);
+  assert.equal(nextProgress(s, { type: "status", data: { status: {} } }), s);
+  feed("execution_start", {});
+  feed("execution_cached", { nodes: ["1", "2", "3"] });
+  feed("executing", { node: "7" });
+  feed("progress", { node: "7", value: 2, max: 4 });
+  assert.equal(s.label, "Lightning Sampler 2/4");
+  assert.equal(s.fraction, (3 + 0.5) / Object.keys(api).length, "3 cached nodes and half the sampler");
+  feed("progress", { node: "7", value: 4, max: 4 });
+  feed("executing", { node: "8" });
+  feed("executed", { node: "9" });
+  feed("execution_success", {});
+  assert.equal(s.phase, "finishing", "execution_success comes before ComfyUI writes the history");
+  feed("executing", { node: null });
+  assert.equal(s.phase, "complete");
+  const fractions = seen.map(([, f]) => f);
+  assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b));
+  assert.equal(fractions.at(-1), 1);
+  assert.equal(nextProgress(s, { type: "executing", data: { prompt_id: "p1", node: "3" } }), s, "done is done");
+});
+
+test("a failure names the node and says ComfyUI's exception", () => {
+  let s = startProgress(GRAPHS.t2v_lightning, "p1");
+  s = nextProgress(s, { type: "execution_error", data: { prompt_id: "p1", node_id: "7",
+    exception_type: "ValueError", exception_message: "too many frames\n" } });
+  assert.equal(s.phase, "error");
+  assert.equal(s.error, "Lightning Sampler (node 7) failed: ValueError: too many frames");
+  const entry = { status: { status_str: "error", messages: [["execution_start", {}], ["execution_error",
+    { node_id: "7", exception_type: "ValueError", exception_message: "too many frames" }]] } };
+  assert.equal(historyError(GRAPHS.t2v_lightning, entry), s.error);
+  assert.equal(historyError(GRAPHS.t2v_lightning, { status: { status_str: "success" } }), null);
+});
+
+test("clips: saved files only, MP4 plays as video, WEBP as image", () => {
+  const entry = { outputs: {
+    9: { images: [{ filename: "t2v_00001_.webp", subfolder: "AnimateDiff-Lightning", type: "output" }],
+      animated: [true] },
+    10: { images: [{ filename: "t2v_00002_.mp4", subfolder: "AnimateDiff-Lightning", type: "output" }] },
+    11: { images: [{ filename: "preview.png", subfolder: "", type: "temp" }] } } };
+  assert.deepEqual(clipsOf(entry).map((c) => [c.filename, c.video]),
+    [["t2v_00001_.webp", false], ["t2v_00002_.mp4", true]]);
+  assert.equal(viewQuery(clipsOf(entry)[0]), "filename=t2v_00001_.webp&subfolder=AnimateDiff-Lightning&type=output");
+});
+
+test("sizes", () => {
+  assert.deepEqual(parseSize("512x768"), { width: 512, height: 768 });
+  assert.deepEqual(parseSize("64"), { width: 64, height: 64 });
+  for (const bad of ["100x64", "abc", "32", "64x"]) assert.equal(parseSize(bad), null, bad);
+});

@@ -1,0 +1,41 @@
+"""nodes/model_folders.py creates the folders it registers (stock ComfyUI has neither), with a stand-in for ComfyUI's
+folder_paths module: the file imports nothing else."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+from tools.node_defs import REPO
+
+
+def load_with(folder_paths):
+    sys.modules["folder_paths"] = folder_paths
+    try:
+        spec = importlib.util.spec_from_file_location("adl_model_folders", REPO / "nodes" / "model_folders.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        del sys.modules["folder_paths"]
+
+
+def test_first_start_creates_the_folders_and_registers_them(tmp_path):
+    fake = types.SimpleNamespace(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
+    module = load_with(fake)
+    module.register()
+    for name in ("animatediff_models", "animatediff_motion_lora"):
+        assert (tmp_path / "models" / name).is_dir()
+        paths, exts = fake.folder_names_and_paths[name]
+        assert paths == [str(tmp_path / "models" / name)] and ".safetensors" in exts and ".ckpt" in exts
+    (tmp_path / "models" / "animatediff_models" / "kept.safetensors").write_bytes(b"x")
+    module.register()   # a second start keeps what is there
+    assert (tmp_path / "models" / "animatediff_models" / "kept.safetensors").read_bytes() == b"x"
+
+
+def test_a_read_only_models_folder_is_a_warning_not_a_crash(tmp_path, caplog):
+    (tmp_path / "models").write_text("a file where the folder should be")
+    fake = types.SimpleNamespace(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
+    load_with(fake).register()
+    assert "cannot create" in caplog.text and "animatediff_models" in caplog.text
+    assert "animatediff_models" in fake.folder_names_and_paths
