@@ -1,5 +1,5 @@
-"""nodes/model_folders.py creates the folders it registers (stock ComfyUI has neither), with a stand-in for ComfyUI's
-folder_paths module: the file imports nothing else."""
+"""nodes/model_folders.py creates the folders it registers (stock ComfyUI has neither), with stand-ins for ComfyUI's
+folder_paths module and the pack's comfy_compat (the file imports nothing else)."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,20 +8,40 @@ import types
 
 from tools.node_defs import REPO
 
+PACKAGE = "adl_nodes_under_test"
+
+
+class FakeFolderPaths(types.SimpleNamespace):
+    def add_model_folder_path(self, name, path):
+        """Core's public call: append a path, creating the entry with an empty extension set."""
+        paths, exts = self.folder_names_and_paths.setdefault(name, ([], set()))
+        if path not in paths:
+            paths.append(path)
+
 
 def load_with(folder_paths):
-    sys.modules["folder_paths"] = folder_paths
+    def add_model_extensions(name, extensions):
+        paths, exts = folder_paths.folder_names_and_paths[name]
+        folder_paths.folder_names_and_paths[name] = (paths, set(exts) | set(extensions))
+
+    package = types.ModuleType(PACKAGE)
+    package.__path__ = [str(REPO / "nodes")]
+    compat = types.ModuleType(f"{PACKAGE}.comfy_compat")
+    compat.add_model_extensions = add_model_extensions
+    stubs = {"folder_paths": folder_paths, PACKAGE: package, f"{PACKAGE}.comfy_compat": compat}
+    sys.modules.update(stubs)
     try:
-        spec = importlib.util.spec_from_file_location("adl_model_folders", REPO / "nodes" / "model_folders.py")
+        spec = importlib.util.spec_from_file_location(f"{PACKAGE}.model_folders", REPO / "nodes" / "model_folders.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
     finally:
-        del sys.modules["folder_paths"]
+        for name in stubs:
+            del sys.modules[name]
 
 
 def test_first_start_creates_the_folders_and_registers_them(tmp_path):
-    fake = types.SimpleNamespace(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
+    fake = FakeFolderPaths(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
     module = load_with(fake)
     module.register()
     for name in ("animatediff_models", "animatediff_motion_lora"):
@@ -35,7 +55,7 @@ def test_first_start_creates_the_folders_and_registers_them(tmp_path):
 
 def test_a_read_only_models_folder_is_a_warning_not_a_crash(tmp_path, caplog):
     (tmp_path / "models").write_text("a file where the folder should be")
-    fake = types.SimpleNamespace(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
+    fake = FakeFolderPaths(models_dir=str(tmp_path / "models"), folder_names_and_paths={})
     load_with(fake).register()
     assert "cannot create" in caplog.text and "animatediff_models" in caplog.text
     assert "animatediff_models" in fake.folder_names_and_paths
