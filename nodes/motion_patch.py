@@ -24,9 +24,11 @@ from ..motion.formats import MotionInfo
 from ..motion.lora import LoRASet
 from ..motion.loader import load_motion_module
 from ..motion.module import MotionModel, MotionModuleError, VanillaTemporalModule
+from ..motion.scale import MotionScale, blend, window_scales
 
 KEY = "adlightning_motion"   # additional-models / injections / attachments key
 LORA_KEY = "adlightning_motion_lora"   # transformer_options entry: the motion.lora.LoRASet of this MODEL
+SCALE_KEY = "adlightning_motion_scale"   # transformer_options entry: the motion.scale.MotionScale of this MODEL
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,15 @@ def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     comfy.model_management.throw_exception_if_processing_interrupted()
     conds = len(transformer_options.get("cond_or_uncond") or (0,))
     loras = transformer_options.get(LORA_KEY)
-    return layer(x, x.shape[0] // conds, loras.for_module(layer) if loras else None)
+    frames = x.shape[0] // conds
+    scale = transformer_options.get(SCALE_KEY)
+    if scale is None:   # motion scale 1.0: the module's output untouched
+        return layer(x, frames, loras.for_module(layer) if loras else None)
+    window = transformer_options.get("context_window")   # core's context handler: this window's frames of the clip
+    scales = window_scales(scale, frames, getattr(window, "index_list", None), getattr(window, "total_frames", None))
+    if not any(scales):   # motion scale 0 everywhere: the module is skipped
+        return x
+    return blend(x, layer(x, frames, loras.for_module(layer) if loras else None), scales)
 
 
 def sqrt_linear_sampling(model_patcher):
@@ -136,8 +146,9 @@ def sqrt_linear_sampling(model_patcher):
     return type(current)(SimpleNamespace(sampling_settings=settings))
 
 
-def attach(model_patcher, handle: MotionHandle, motion_patcher=None):
-    """A clone of `model_patcher` that runs with the motion module; the input stays untouched."""
+def attach(model_patcher, handle: MotionHandle, motion_patcher=None, scale: MotionScale | None = None):
+    """A clone of `model_patcher` that runs with the motion module; the input stays untouched. scale: the motion
+    scale (None or 1.0 everywhere: the module as trained)."""
     check_unet(model_patcher, handle.patcher.model, handle.info.name)
     if model_patcher.get_additional_models_with_key(KEY):
         raise MotionModuleError("this MODEL already has a motion module applied; apply only one "
@@ -150,6 +161,8 @@ def attach(model_patcher, handle: MotionHandle, motion_patcher=None):
     model.set_attachments(KEY, handle)
     if handle.loras:
         model.model_options["transformer_options"][LORA_KEY] = handle.lora_set()
+    if scale is not None and not scale.is_identity:
+        model.model_options["transformer_options"][SCALE_KEY] = scale
     return model
 
 

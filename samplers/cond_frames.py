@@ -19,3 +19,19 @@ def resize_cond_item(cond_key, cond_value, window, x_in, device, new_cond_item):
     if cond_value.ndim > 0 and cond_value.shape[0] == x_in.shape[0]:
         return cond_value[window.index_list].to(device)
     return cond_value
+
+
+class CondFramesError(ValueError):
+    """Per-frame conditioning whose frame count differs from the latent's; the message says how to fix it."""
+
+
+def check_frame_counts(conditioning, frames: int, name: str) -> None:
+    """Every tensor of a CONDITIONING (the text embedding, pooled output) must hold one entry for the whole clip or
+    one per frame. Core would quietly repeat or cut any other count (and, with context windows, give every window the
+    first frames' prompts), so a Prompt Travel frame count that differs from the latent's is refused here."""
+    for embedding, extra in conditioning or []:
+        for what, value in (("text embedding", embedding), ("pooled output", extra.get("pooled_output"))):
+            if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] not in (1, frames):
+                raise CondFramesError(
+                    f"{name} conditioning has {value.shape[0]} per-frame {what}s but the latent has {frames} frames; "
+                    f"set the Prompt Travel node's frames to {frames} or connect the latent to its latent input")
