@@ -5,7 +5,8 @@ Everything goes through ModelPatcher extension points, so nothing global changes
   * injections: the temporal modules are inserted into the UNet's blocks when this clone is loaded and removed when it
     is unloaded or another clone of the same UNet is loaded;
   * forward_timestep_embed_patch: ComfyUI hands our inserted layers to us with transformer_options, from which the
-    frame count is read (latents per cond / number of conds), so cfg 1 (cond only) and cfg > 1 both work;
+    frame count is read (latents per cond / number of conds), so cfg 1 (cond only) and cfg > 1 both work; the motion
+    scale (motion/scale.py) is applied there too, to each module's residual, per frame of core's context window;
   * object patch: model_sampling switched to sqrt_linear, the schedule AnimateDiff was trained on.
 """
 from __future__ import annotations

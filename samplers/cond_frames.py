@@ -4,6 +4,11 @@ ComfyUI 0.14.1's IndexListContextHandler.get_resized_cond has a branch for plain
 (e.g. model_conds) that calls `cond_value(self.dim)` instead of `cond_value.size(self.dim)`, so any such tensor ends
 the run with "'Tensor' object is not callable". The handler asks RESIZE_COND_ITEM callbacks first and skips its own
 branches for any item a callback answers; resize_cond_item answers for every plain tensor, so that branch never runs.
+Per-frame CONDITIONING (Prompt Travel: one text embedding per frame) needs nothing from us inside the windows: core
+cuts a CONDCrossAttn whose rows equal the latent's frames to the window's frames (0.14.1 and 0.30 alike; the host test
+tests/host/test_prompt_travel_host.py records what reaches the UNet). What core does not do is notice a row count
+that differs from the frame count: it repeats or cuts the rows to the batch, so every window would get the first
+frames' prompts. check_frame_counts refuses that before sampling.
 Pure torch (the window only needs .index_list), so it is tested without ComfyUI.
 """
 from __future__ import annotations
