@@ -212,7 +212,8 @@ def per_frame_rows(calls: list[dict], which: int):
 
 @pytest.mark.parametrize("name", ["travel_cfg1", "travel_cfg2"])
 def test_each_window_gets_its_own_frames_conditioning(run, name):
-    _, calls, conds = run
+    _, recorded, conds = run
+    calls = recorded[name]
     travel = conds["travel"][0][0]
     first, last = conds["first"][0][0][0], conds["last"][0][0][0]
     assert travel.shape[0] == FRAMES
