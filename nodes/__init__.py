@@ -10,11 +10,12 @@ from .memory_route import register as _register_memory_route
 from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
+from .prompt_nodes import PromptTravel
 from .sampler_nodes import LightningSampler, LightningSchedule
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
-         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
+         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, PromptTravel]
 
 _register_model_folders()
 _register_memory_route()

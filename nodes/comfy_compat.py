@@ -136,6 +136,13 @@ def handler_step(handler) -> int:
     return handler._step
 
 
+def context_window(transformer_options: dict):
+    """The window core's context handler is evaluating (an IndexListContextWindow with index_list and total_frames),
+    or None without windows: the handler stores it in transformer_options["context_window"] before each window's
+    model call. Checked on 0.14.1 and 0.30.0."""
+    return transformer_options.get("context_window")
+
+
 def disable_causal_window_fix(handler) -> None:
     """Newer cores (0.30) prepend the frame before each window unless handler.causal_window_fix is False; it is a
     constructor argument there but not in 0.14.1, so it is set as an attribute (0.14.1 never reads it).

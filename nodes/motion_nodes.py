@@ -4,11 +4,20 @@ import logging
 import folder_paths
 from comfy_api.latest import io
 
+from ..motion.scale import MotionScale, MotionScaleError
 from . import motion_patch
 from .model_folders import MOTION_MODELS
 from .types import CATEGORY, MotionModel
 
 log = logging.getLogger("AnimateDiff-Lightning")
+
+MOTION_SCALE_TOOLTIP = ("How strongly the motion module moves things: it scales what the temporal attention adds to "
+                        "each frame. 1.0 = the module as trained (unchanged output); 0 = no motion module (every "
+                        "frame is made on its own, like a still image); 0.5 calmer motion; above 1 exaggerated, "
+                        "often at the cost of detail.")
+MOTION_SCALE_FRAMES_TOOLTIP = ("Optional per-frame-range scales, one range per line: 'first-last: scale' with frame "
+                               "numbers from 0 or percentages of the clip, e.g. '0-15: 1.0' and '50%-100%: 0.3'. "
+                               "Frames in no range get motion_scale; where ranges overlap the later line wins.")
 
 
 class LoadMotionModule(io.ComfyNode):
@@ -53,10 +62,25 @@ class ApplyMotionModule(io.ComfyNode):
                 io.Model.Input("model", tooltip="An SD1.5 checkpoint's MODEL (after any image LoRAs)."),
                 MotionModel.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module "
                                                           "(optionally through Motion LoRA nodes)."),
+                io.Float.Input("motion_scale", default=1.0, min=0.0, max=2.0, step=0.05, optional=True,
+                               tooltip=MOTION_SCALE_TOOLTIP),
+                io.String.Input("motion_scale_frames", default="", multiline=True, optional=True,
+                                tooltip=MOTION_SCALE_FRAMES_TOOLTIP),
             ],
             outputs=[io.Model.Output()],
         )
 
     @classmethod
-    def execute(cls, model, motion_model) -> io.NodeOutput:
-        return io.NodeOutput(motion_patch.attach(model, motion_model))
+    def validate_inputs(cls, motion_scale=1.0, motion_scale_frames="", **unused):
+        # Checked when the prompt is queued, so a bad line is reported before any model loads.
+        if isinstance(motion_scale_frames, str) and isinstance(motion_scale, (int, float)):
+            try:
+                MotionScale.parse(motion_scale, motion_scale_frames)
+            except MotionScaleError as error:
+                return str(error)
+        return True
+
+    @classmethod
+    def execute(cls, model, motion_model, motion_scale=1.0, motion_scale_frames="") -> io.NodeOutput:
+        scale = MotionScale.parse(motion_scale, motion_scale_frames or "")
+        return io.NodeOutput(motion_patch.attach(model, motion_model, scale=scale))

@@ -5,7 +5,8 @@ Everything goes through ModelPatcher extension points, so nothing global changes
   * injections: the temporal modules are inserted into the UNet's blocks when this clone is loaded and removed when it
     is unloaded or another clone of the same UNet is loaded;
   * forward_timestep_embed_patch: ComfyUI hands our inserted layers to us with transformer_options, from which the
-    frame count is read (latents per cond / number of conds), so cfg 1 (cond only) and cfg > 1 both work;
+    frame count is read (latents per cond / number of conds), so cfg 1 (cond only) and cfg > 1 both work; the motion
+    scale (motion/scale.py) is applied there too, to each module's residual, per frame of core's context window;
   * object patch: model_sampling switched to sqrt_linear, the schedule AnimateDiff was trained on;
   * diffusion-model wrapper (v1 family only): the UNet's ResBlock and output GroupNorms normalise over the whole clip
     during each UNet call, as in AnimateDiff v1's UNet3D (motion/frame_norm.py);
@@ -29,10 +30,12 @@ from ..motion.frame_norm import clip_wide
 from ..motion.lora import LoRASet
 from ..motion.loader import load_motion_module
 from ..motion.module import MotionModel, MotionModuleError, VanillaTemporalModule
+from ..motion.scale import MotionScale, blend, window_scales
 from . import comfy_compat as cc
 
 KEY = "adlightning_motion"   # additional-models / injections / attachments key
 LORA_KEY = "adlightning_motion_lora"   # transformer_options entry: the motion.lora.LoRASet of this MODEL
+SCALE_KEY = "adlightning_motion_scale"   # transformer_options entry: the motion.scale.MotionScale of this MODEL
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,15 @@ def _run_temporal(layer, x, emb, context, transformer_options, *unused):
     if not torch.compiler.is_compiling():
         comfy.model_management.throw_exception_if_processing_interrupted()
     loras = transformer_options.get(LORA_KEY)
-    return layer(x, x.shape[0] // cc.cond_count(transformer_options), loras.for_module(layer) if loras else None)
+    frames = x.shape[0] // cc.cond_count(transformer_options)
+    scale = transformer_options.get(SCALE_KEY)
+    if scale is None:   # motion scale 1.0: the module's output untouched
+        return layer(x, frames, loras.for_module(layer) if loras else None)
+    window = cc.context_window(transformer_options)   # core's context handler: this window's frames of the clip
+    scales = window_scales(scale, frames, getattr(window, "index_list", None), getattr(window, "total_frames", None))
+    if not any(scales):   # motion scale 0 everywhere: the module is skipped
+        return x
+    return blend(x, layer(x, frames, loras.for_module(layer) if loras else None), scales)
 
 
 def spans_frames(info: MotionInfo) -> bool:
@@ -140,8 +151,9 @@ def sqrt_linear_sampling(model_patcher):
     return cc.discrete_sampling_like(current, **cc.schedule_settings(current), beta_schedule="sqrt_linear")
 
 
-def attach(model_patcher, handle: MotionHandle):
-    """A clone of `model_patcher` that runs with the motion module; the input stays untouched."""
+def attach(model_patcher, handle: MotionHandle, scale: MotionScale | None = None):
+    """A clone of `model_patcher` that runs with the motion module; the input stays untouched. scale: the motion
+    scale (None or 1.0 everywhere: the module as trained)."""
     check_unet(model_patcher, handle.patcher.model, handle.info.name)
     if model_patcher.get_additional_models_with_key(KEY):
         raise MotionModuleError("this MODEL already has a motion module applied; apply only one "
@@ -156,6 +168,8 @@ def attach(model_patcher, handle: MotionHandle):
     model.set_attachments(KEY, handle)
     if handle.loras:
         model.model_options["transformer_options"][LORA_KEY] = handle.lora_set()
+    if scale is not None and not scale.is_identity:
+        model.model_options["transformer_options"][SCALE_KEY] = scale
     return model
 
 

@@ -7,6 +7,7 @@ import latent_preview
 from comfy_api.latest import io
 
 from ..motion.module import MotionModuleError
+from ..samplers.cond_frames import check_frame_counts
 from ..samplers.schedules import SCHEDULERS, sigmas_for
 from ..samplers.windows import DEFAULT_LENGTH
 from . import context_handler, motion_patch
@@ -101,6 +102,8 @@ class LightningSampler(io.ComfyNode):
         latent = latent_image
         samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
         check_position_table(model, samples.shape[0], context_options)
+        check_frame_counts(positive, samples.shape[0], "positive")
+        check_frame_counts(negative, samples.shape[0], "negative")
         sigmas = lightning_sigmas(model, steps, scheduler, denoise)
         noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
         if context_options is None:

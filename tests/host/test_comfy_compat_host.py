@@ -201,7 +201,7 @@ def test_previewer(cc, sd15):
 
 
 def test_context_handler_conventions(cc):
-    """handler_step, disable_causal_window_fix and the context-callback signatures: core's IndexListContextHandler
+    """handler_step, context_window, disable_causal_window_fix and the context-callback signatures: core's IndexListContextHandler
     calls the schedule with (num_frames, handler, model_options), the fuse method with idxs=, RESIZE_COND_ITEM and
     COMBINE_CONTEXT_WINDOW_RESULTS callbacks as the pack's functions expect, keeps the step in `_step`, and with the
     causal fix off gives the UNet exactly the planned frames."""
@@ -235,6 +235,10 @@ def test_context_handler_conventions(cc):
 
     def calc_cond_batch(model, sub_conds, sub_x, sub_t, options):
         sliced.append(sub_conds[0][0]["model_conds"]["per_frame"].view(-1).tolist())
+        window = cc.context_window(options["transformer_options"])
+        assert [float(i) for i in getattr(window, "index_list", [])] == sliced[-1], changed(
+            "context_window", "transformer_options['context_window'] is not the window being evaluated")
+        assert getattr(window, "total_frames", None) == 40, changed("context_window", "window.total_frames")
         assert sub_x[:, 0, 0, 0].tolist() == sliced[-1], changed("disable_causal_window_fix", "UNet saw other frames")
         return [sub_x * 2]
 

@@ -1,9 +1,11 @@
-"""RESIZE_COND_ITEM callback that keeps ComfyUI 0.14.1's dict-tensor branch from running (samplers/cond_frames.py)."""
+"""RESIZE_COND_ITEM callback that keeps ComfyUI 0.14.1's dict-tensor branch from running, and the per-frame
+conditioning frame-count check (samplers/cond_frames.py)."""
 from types import SimpleNamespace
 
+import pytest
 import torch
 
-from samplers.cond_frames import resize_cond_item
+from samplers.cond_frames import CondFramesError, check_frame_counts, resize_cond_item
 
 WINDOW = SimpleNamespace(index_list=[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
 X = torch.zeros(32, 4, 8, 8)
@@ -28,3 +30,14 @@ def test_other_tensors_come_back_unchanged_never_none():
 def test_non_tensors_are_left_to_comfyui():
     assert call(SimpleNamespace(cond=torch.ones(32))) is None
     assert call(16) is None
+
+
+def test_conditioning_with_the_wrong_frame_count_is_refused_naming_the_fix():
+    per_frame = [[torch.zeros(32, 77, 8), {"pooled_output": torch.zeros(32, 8)}]]
+    check_frame_counts(per_frame, 32, "positive")
+    check_frame_counts([[torch.zeros(1, 77, 8), {"pooled_output": torch.zeros(1, 8)}]], 32, "negative")
+    with pytest.raises(CondFramesError, match="positive conditioning has 32 .* latent has 48 frames; set the Prompt "
+                                              "Travel node's frames to 48"):
+        check_frame_counts(per_frame, 48, "positive")
+    with pytest.raises(CondFramesError, match="pooled output"):
+        check_frame_counts([[torch.zeros(1, 77, 8), {"pooled_output": torch.zeros(3, 8)}]], 4, "negative")
