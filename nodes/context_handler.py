@@ -7,7 +7,11 @@ and blends the results. The pack adds, through the handler's own schedule/fuse/c
   * the window lists and weights (static/uniform/looped; pyramid/flat/overlap-linear);
   * a progress bar counted in windows, not steps (a 64-frame step is 5 windows and minutes on CPU);
   * a way around ComfyUI 0.14.1's get_resized_cond bug for plain tensors inside a cond's dicts
-    (samplers/cond_frames.py): our RESIZE_COND_ITEM callback takes every such tensor first.
+    (samplers/cond_frames.py): our RESIZE_COND_ITEM callback takes every such tensor first;
+  * the same windows on every ComfyUI: newer cores (0.30) prepend the frame before each window ("causal window fix",
+    on by default) so the UNet would see length+1 frames. For AnimateDiff that is ~6% more UNet work, a different
+    clip for the same seed, no measurable seam gain (README, "Testing"), and a 33-frame batch for a 32-frame
+    position table; the handler turns it off (an attribute, which 0.14.1 simply never reads).
 Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.
 """
 from __future__ import annotations
@@ -36,6 +40,9 @@ class LightningContextHandler(cw.IndexListContextHandler):
                          fuse_method=cw.ContextFuseMethod(f"adlightning_{options.fuse}", self._weights),
                          context_length=options.length, context_overlap=options.overlap, dim=0)
         self.options = options
+        # Set after construction, not passed: 0.14.1's constructor has no such argument. Every window is exactly
+        # the frames samplers/windows.py planned (canary: tests/host/test_context_handler_host.py).
+        self.causal_window_fix = False
         self.on_window = None   # set by window_progress
         self._weights_of = {}
         comfy.patcher_extension.add_callback_with_key(cw.IndexListCallbacks.RESIZE_COND_ITEM, KEY,
