@@ -7,6 +7,8 @@ records what core passes it. This is the canary for core changes to how windows 
 "causal window fix" (each window after the first gets the frame before it prepended), which the pack turns off.
 """
 import importlib
+import importlib.util
+import os
 import sys
 import types
 from types import SimpleNamespace
@@ -24,6 +26,9 @@ def handler_module():
     path = comfy_path()
     if path not in sys.path:
         sys.path.append(path)   # after the repo, whose nodes/ package shares a name with ComfyUI's nodes.py
+    stub = os.environ.get("ADL_TORCHAUDIO_STUB")
+    if stub and importlib.util.find_spec("torchaudio") is None:
+        sys.path.append(stub)   # 0.30's latent_preview -> comfy.sd imports torchaudio (README, "Testing")
     import comfy.cli_args
     comfy.cli_args.args.cpu = True   # model_management probes for a GPU when first imported
     # The pack's package without running its __init__ files (those register nodes with a running ComfyUI).
