@@ -22,6 +22,12 @@ samplers/free_noise.py. Reported per setting, on the final frames:
   windows   UNet window evaluations per clip (cost)
 
     python benchmarks/window_seams.py [--frames 64] [--channels 4096] [--seeds 4]
+    python benchmarks/window_seams.py --causal    # also each setting with core 0.30's causal window fix
+
+--causal adds, per setting, a row for ComfyUI 0.30's "causal window fix" (the frame before each window is prepended
+to it and its output dropped; the pack turns it off, nodes/context_handler.py): here that is an exact denoiser over
+length + 1 frames, so it shows what the extra frame of context could buy at best, not the cost of running a motion
+module past the 16 frames it was trained on.
 """
 from __future__ import annotations
 
@@ -59,8 +65,10 @@ def denoiser(cov: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.linalg.solve(cov + sigma ** 2 * eye, cov).T   # K (K + s^2 I)^-1 (K symmetric)
 
 
-def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options: WindowOptions | None):
-    """Euler over `sigmas`; options None = one window holding the whole clip."""
+def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options: WindowOptions | None,
+           causal: bool = False):
+    """Euler over `sigmas`; options None = one window holding the whole clip; causal = core 0.30's window fix (each
+    window starting after frame 0 also sees the frame before it, whose output is dropped)."""
     frames = noise.shape[0]
     x = noise * sigmas[0]
     for step in range(len(sigmas) - 1):
@@ -71,12 +79,17 @@ def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options
             layout = windows(frames, options, step)
             length = len(layout[0])
             a = denoiser(cov[:length, :length], sigma)   # stationary prior: every window has the same matrix
-            x0 = blend(frames, layout, fuse_weights(options.fuse, layout), [a @ x[w] for w in layout])
+            if causal:
+                a1 = denoiser(cov[:length + 1, :length + 1], sigma)
+                outs = [(a1 @ x[[w[0] - 1] + list(w)])[1:] if w[0] > 0 else a @ x[w] for w in layout]
+            else:
+                outs = [a @ x[w] for w in layout]
+            x0 = blend(frames, layout, fuse_weights(options.fuse, layout), outs)
         x = x0 + (x - x0) / sigma * following if following > 0 else x0
     return x
 
 
-def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: bool) -> dict:
+def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: bool, causal: bool = False) -> dict:
     frames = noises[0].shape[0]
     first, last = slice(0, 16), slice(frames - 16, frames)
 
@@ -93,7 +106,7 @@ def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: b
         else:
             start = free_noise(noise, options.length, options.overlap, seed) if options.noise == "freenoise" \
                 else noise
-            out = sample(start, sigmas, cov, options)
+            out = sample(start, sigmas, cov, options, causal)
             reference = sample(start, sigmas, cov, None)
         changes = frame_changes(out, looped)
         totals["seam"] += seam_ratio(out, layouts, looped)
@@ -102,8 +115,10 @@ def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: b
         totals["drift"] += float(drift(out) / full_drift)
     row = {k: v / len(noises) for k, v in totals.items()}
     row["setting"] = "whole clip as one window" if options is None else \
-        f"{options.schedule} {options.fuse} overlap {options.overlap} {options.noise}"
+        f"{options.schedule} {options.fuse} overlap {options.overlap} {options.noise}" + (" causal" if causal else "")
     row["windows"] = sum(window_evaluations(frames, options, STEPS)) if options else STEPS
+    row["frames_in"] = sum(len(w) + (causal and w[0] > 0) for layout in layouts for w in layout) if options \
+        else STEPS * frames
     return row
 
 
@@ -113,16 +128,19 @@ def measure(args, looped: bool, settings: list) -> list[dict]:
     gen = torch.Generator().manual_seed(0)
     noises = [torch.randn(args.frames, args.channels, generator=gen, dtype=torch.float64) for _ in range(args.seeds)]
     full = [sample(n, sigmas, cov, None) for n in noises]
-    return [evaluate(options, noises, full, cov, sigmas, looped) for options in [None] + settings]
+    rows = [evaluate(options, noises, full, cov, sigmas, looped) for options in [None] + settings]
+    if args.causal:
+        rows += [evaluate(options, noises, full, cov, sigmas, looped, causal=True) for options in settings]
+    return rows
 
 
 def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"| {'setting':44s} | seam | peak | vs_full | drift | windows |")
-    print(f"|{'-' * 46}|------|------|---------|-------|---------|")
+    print(f"| {'setting':51s} | seam | peak | vs_full | drift | windows | frames in |")
+    print(f"|{'-' * 53}|------|------|---------|-------|---------|-----------|")
     for r in rows:
-        print(f"| {r['setting']:44s} | {r['seam']:.2f} | {r['peak']:.2f} | {r['vs_full']:7.3f} | {r['drift']:5.2f} "
-              f"| {r['windows']:7d} |")
+        print(f"| {r['setting']:51s} | {r['seam']:.2f} | {r['peak']:.2f} | {r['vs_full']:7.3f} | {r['drift']:5.2f} "
+              f"| {r['windows']:7d} | {r['frames_in']:9d} |")
 
 
 def main():
@@ -136,6 +154,7 @@ def main():
     parser.add_argument("--fuse", nargs="+", default=list(FUSE_METHODS), choices=FUSE_METHODS)
     parser.add_argument("--noise", nargs="+", default=list(NOISE_TYPES), choices=NOISE_TYPES)
     parser.add_argument("--no-loop", dest="loop", action="store_false", help="skip the looping-clip table")
+    parser.add_argument("--causal", action="store_true", help="also rows with core 0.30's causal window fix")
     args = parser.parse_args()
     print(f"{args.frames} frames, {args.channels} channels x {args.seeds} seeds, scene {args.scene}, "
           f"motion {args.motion} frames, {STEPS} Euler steps (Lightning trailing sigmas), context length 16")

@@ -1,8 +1,9 @@
 """Headless Debian Chromium driven over the DevTools protocol, with the client's stdlib websocket.
 
-Enough for the browser check: open a page, evaluate JavaScript (awaiting promises), collect console errors and
-uncaught exceptions, take screenshots. The browser is a process we start and stop by its PID; it gets a fresh
-profile and the flags that keep it off the network (this machine has none but loopback).
+Enough for the browser check: open a page, evaluate JavaScript (awaiting promises), collect console errors, warnings
+(with the whole call stack's scripts) and uncaught exceptions, take screenshots. The browser is a process we start
+and stop by its PID; it gets a fresh profile and the flags that keep it off the network (this machine has none but
+loopback).
 """
 from __future__ import annotations
 
@@ -111,20 +112,30 @@ class Chromium:
 
     def console_errors(self) -> list[str]:
         """Console errors and uncaught exceptions seen so far, as text with their source."""
+        return self.console_messages(("error", "assert"))
+
+    def console_messages(self, levels=("error", "assert")) -> list[str]:
+        """Console calls and browser log entries of these levels ("error", "assert", "warning", ...) and uncaught
+        exceptions (always), as text followed by every script URL on the call's stack, so a message the frontend
+        prints on behalf of an extension's call (a deprecation warning) names the extension's file too."""
         out = []
         for event in self.events:
             params = event.get("params", {})
-            if event["method"] == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            if event["method"] == "Runtime.consoleAPICalled" and params.get("type") in levels:
                 args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
-                frames = params.get("stackTrace", {}).get("callFrames", [])
-                out.append(f"{args} @ {frames[0]['url'] if frames else '?'}")
+                urls = list(dict.fromkeys(f["url"] for f in params.get("stackTrace", {}).get("callFrames", [])))
+                out.append(f"{args} @ {' < '.join(urls) or '?'}")
             elif event["method"] == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
+                urls = [f["url"] for f in details.get("stackTrace", {}).get("callFrames", [])]
+                urls = list(dict.fromkeys([details.get("url", "?")] + urls))
                 out.append(f"{details.get('exception', {}).get('description') or details.get('text')} "
-                           f"@ {details.get('url', '?')}")
-            elif event["method"] == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                           f"@ {' < '.join(urls)}")
+            elif event["method"] == "Log.entryAdded" and params.get("entry", {}).get("level") in levels:
                 entry = params["entry"]
-                out.append(f"{entry.get('text')} @ {entry.get('url', '?')}")
+                urls = [f["url"] for f in entry.get("stackTrace", {}).get("callFrames", [])]
+                urls = list(dict.fromkeys([entry.get("url", "?")] + urls))
+                out.append(f"{entry.get('text')} @ {' < '.join(urls)}")
         return out
 
     def close(self) -> None:

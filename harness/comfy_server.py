@@ -2,6 +2,10 @@
 
 Used by the host-tier tests and by benchmarks/. Everything the server writes lives in a temporary base directory;
 model files are symlinked in from the fixture cache under the names the shipped workflows use.
+
+ComfyUI 0.30 imports torchaudio at start-up. Where no torchaudio wheel matches the local torch, point
+ADL_TORCHAUDIO_STUB at a folder holding an import-only `torchaudio` package: it goes on the server's PYTHONPATH only
+when the server's Python cannot import torchaudio itself (audio nodes are core's, not this pack's).
 """
 from __future__ import annotations
 
@@ -34,6 +38,20 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def server_env(python: str) -> dict[str, str]:
+    """The server's environment: ours, unbuffered, plus the torchaudio stand-in when it is asked for and needed."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stub = os.environ.get("ADL_TORCHAUDIO_STUB")
+    if stub:
+        if not (Path(stub) / "torchaudio" / "__init__.py").is_file():
+            raise FileNotFoundError(f"ADL_TORCHAUDIO_STUB={stub} holds no torchaudio/__init__.py; point it at the "
+                                    "folder that contains the stand-in torchaudio package, or unset it")
+        probe = subprocess.run([python, "-c", "import torchaudio"], capture_output=True)
+        if probe.returncode != 0:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (stub, env.get("PYTHONPATH")) if p)
+    return env
+
+
 class PromptFailed(RuntimeError):
     def __init__(self, message: str, detail: dict):
         super().__init__(message)
@@ -63,10 +81,16 @@ class ComfyServer:
         self.cpu = cpu
         cmd = [python, "main.py", *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
-               "--disable-assets-autoscan", "--disable-auto-launch", *extra_args]
+               *self._version_flags(), "--disable-auto-launch", *extra_args]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.comfy_path, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env=server_env(python))
+
+    def _version_flags(self) -> list[str]:
+        """Flags only some ComfyUI versions know (an unknown flag stops ComfyUI at start-up). 0.14.1 scans model
+        folders into its asset database unless told not to; 0.30 has the assets system off unless enabled."""
+        options = (self.comfy_path / "comfy" / "cli_args.py").read_text()
+        return ["--disable-assets-autoscan"] if '"--disable-assets-autoscan"' in options else []
 
     @property
     def output_dir(self) -> Path:
@@ -79,7 +103,9 @@ class ComfyServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+                hint = ("\n(torchaudio does not import: set ADL_TORCHAUDIO_STUB, see README 'Testing')"
+                        if "No module named 'torchaudio'" in self.log() else "")
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}{hint}")
             try:
                 self.get("/system_stats", timeout=2)
                 return

@@ -17,17 +17,23 @@ const PACK_PREFIX = "ADLightning_";
 const PREVIEW = "window_preview";
 
 const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
-const linkOf = (graph, id) => graph.getLink?.(id) ?? graph.links?.[id];
+
+// Links are read through the graph's link lookup (graph.getLink) and the nodes' own accessors (getInputNode), never
+// through the legacy slot/graph fields (input.link, graph._nodes, graph.links[id]: in frontend 1.48 graph.links is a
+// compatibility proxy over the graph's link Map, and those fields are on their way out). The browser check fails on
+// any console error or deprecation warning our code causes; tests/js/no_legacy_accessors.test.mjs keeps the fields
+// out of the source.
 
 /** The graph as plain {nodes, edges} for ./lib/graph_walk.js. */
 function plainGraph(graph) {
-  const all = graph.nodes ?? graph._nodes ?? [];
+  const all = graph.nodes ?? [];
   const edges = [];
   for (const node of all) {
-    for (const input of node.inputs ?? []) {
-      if (input.link == null) continue;
-      const link = linkOf(graph, input.link);
-      if (link) edges.push([link.origin_id, node.id]);
+    for (const output of node.outputs ?? []) {
+      for (const id of output.links ?? []) {
+        const link = graph.getLink(id);
+        if (link) edges.push([node.id, link.target_id]);
+      }
     }
   }
   return { nodes: all.map((n) => ({ id: n.id, type: n.comfyClass ?? n.type })), edges };
@@ -41,10 +47,9 @@ function fileSteps(graph, desc, samplerId) {
 }
 
 /** Frame count of the latent feeding a sampler (an empty-latent node's batch_size), or undefined. */
-function samplerFrames(graph, sampler) {
-  const input = sampler.inputs?.find((i) => i.name === "latent_image");
-  const link = input?.link != null ? linkOf(graph, input.link) : null;
-  return link ? widget(graph.getNodeById(link.origin_id), "batch_size")?.value : undefined;
+function samplerFrames(sampler) {
+  const slot = sampler.findInputSlot("latent_image");
+  return slot >= 0 ? widget(sampler.getInputNode(slot), "batch_size")?.value : undefined;
 }
 
 function windowPreviewText(graph, desc, node) {
@@ -57,7 +62,7 @@ function windowPreviewText(graph, desc, node) {
   if (!samplers.length) return "Connect to the sampler's context_options to see the windows.";
   const sampler = graph.getNodeById(samplers[0]);
   const steps = effectiveSteps(widget(sampler, "steps")?.value ?? 0, fileSteps(graph, desc, sampler.id));
-  return describeWindows(samplerFrames(graph, sampler), options, steps);
+  return describeWindows(samplerFrames(sampler), options, steps);
 }
 
 function refreshLabels(graph) {

@@ -7,7 +7,13 @@ and blends the results. The pack adds, through the handler's own schedule/fuse/c
   * the window lists and weights (static/uniform/looped; pyramid/flat/overlap-linear);
   * a progress bar counted in windows, not steps (a 64-frame step is 5 windows and minutes on CPU);
   * a way around ComfyUI 0.14.1's get_resized_cond bug for plain tensors inside a cond's dicts
-    (samplers/cond_frames.py): our RESIZE_COND_ITEM callback takes every such tensor first.
+    (samplers/cond_frames.py): our RESIZE_COND_ITEM callback takes every such tensor first;
+  * the same windows on every ComfyUI: newer cores (0.30) prepend the frame before each window ("causal window fix",
+    on by default) so the UNet would see length+1 frames: ~5% more UNet frames, a different clip for the same seed
+    than on 0.14.1, a 33-frame batch for a 32-frame position table at context length 32, and a motion module run
+    past the 16 frames it was trained on. On benchmarks/window_seams.py's exact prior (its best case) it lowers the
+    default setting's seam ratio only from 1.17 to 1.15. So the handler turns it off (an attribute, which 0.14.1
+    never reads).
 Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.
 """
 from __future__ import annotations
@@ -36,6 +42,9 @@ class LightningContextHandler(cw.IndexListContextHandler):
                          fuse_method=cw.ContextFuseMethod(f"adlightning_{options.fuse}", self._weights),
                          context_length=options.length, context_overlap=options.overlap, dim=0)
         self.options = options
+        # Core 0.30's causal window fix off, set after construction (0.14.1's constructor has no such argument):
+        # every window is exactly the frames samplers/windows.py planned (canary: tests/host/test_context_handler_host.py).
+        cc.disable_causal_window_fix(self)
         self.on_window = None   # set by window_progress
         self._weights_of = {}
         comfy.patcher_extension.add_callback_with_key(cw.IndexListCallbacks.RESIZE_COND_ITEM, KEY,

@@ -1,18 +1,22 @@
 """Host tier, real browser: ComfyUI serving its real frontend package, headless Debian Chromium, every UI workflow.
 
 For each workflows/<name>.json: no missing node types, no widget value the frontend would flag, the frontend's own
-graphToPrompt gives exactly the API twin, our extension's steps label is there, no error from our extension. Then
+graphToPrompt gives exactly the API twin, our extension's steps label is there, no console error, exception or
+warning (deprecations included) from our extension's code. Then
 the extension's behaviours (steps follow the motion file, user values kept), the missing-models dialog offering
 our download links, the Templates listing with thumbnails, and one run queued from the page whose Save node gets
 the animated WEBP preview. Screenshots go to $ADL_SCREENSHOTS (default: a temp folder); with
 ADL_UPDATE_SCREENSHOTS=1 they replace docs/screenshots/*.png and workflows/*.jpg (the Templates thumbnails).
 
-Skipped, with the reason, without COMFYUI_PATH (see conftest) or without /usr/bin/chromium.
+Runs on the frontend package each ComfyUI pins (requirements.txt: 1.39.14 for ComfyUI 0.14.1, 1.48.7 for 0.30.0);
+the first test says which one it got. Skipped, with the reason, without COMFYUI_PATH (see conftest) or without
+/usr/bin/chromium.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -21,6 +25,7 @@ import pytest
 
 from harness.chromium import CHROMIUM, Chromium
 from harness.comfy_server import PACK_DIR_NAME
+from tests.host.conftest import comfy_path
 from tools.node_defs import REPO, all_defs
 from tools.ui_workflow import api_to_ui
 
@@ -105,6 +110,9 @@ def page(server):
                     "the ComfyUI page with this pack's nodes")
         br.wait_for(f"performance.getEntriesByType('resource').some(e => e.name.includes('{EXTENSION_URL}"
                     f"adlightning.js'))", 30, "our extension to load")
+        # LiteGraph prints each deprecation once per page; repeat them, so one the frontend triggered first is
+        # still seen when our code triggers it.
+        br.evaluate("LiteGraph.alwaysRepeatWarnings = true")
         br.server = server
         yield br
 
@@ -115,7 +123,9 @@ def load(br: Chromium, name: str, ui: dict) -> None:
 
 
 def our_errors(br: Chromium) -> list[str]:
-    return [e for e in br.console_errors() if EXTENSION_URL in e or "ADLightning" in e]
+    """Console errors, uncaught exceptions and warnings (the frontend prints deprecations as warnings) whose call
+    stack or text involves our extension."""
+    return [e for e in br.console_messages(("error", "assert", "warning")) if EXTENSION_URL in e or "ADLightning" in e]
 
 
 def exceptions(br: Chromium) -> list[str]:
@@ -155,6 +165,14 @@ def save_screenshot(br: Chromium, folder: Path, name: str, box_js: str = GRAPH_B
         target = REPO / "workflows" if UPDATE else folder
         thumb.save(target / f"{name}.jpg", quality=85, optimize=True)
     return path
+
+
+def test_frontend_version_is_the_one_comfyui_pins(page):
+    pinned = re.search(r"comfyui-frontend-package==([\w.]+)",
+                       (Path(comfy_path()) / "requirements.txt").read_text()).group(1)
+    served = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__")   # the page's own build version
+    print(f"\nfrontend {served} (ComfyUI's requirements pin {pinned})")
+    assert served == pinned, f"install comfyui-frontend-package=={pinned} into the environment running ComfyUI"
 
 
 @pytest.mark.parametrize("name", UI_NAMES)
