@@ -6,28 +6,21 @@ import pytest
 from PIL import Image
 
 from harness.comfy_server import PromptFailed
+from harness.graphs import read_video
 from tests.host.conftest import load_api, nodes_of, small
-
-
-def webp_frames(server, entry) -> list[np.ndarray]:
-    files = server.output_files(entry)
-    assert len(files) == 1, f"expected one animated WEBP: {entry.get('outputs')}"
-    with Image.open(files[0]) as image:
-        frames = []
-        for index in range(image.n_frames):
-            image.seek(index)
-            frames.append(np.asarray(image.convert("RGB")))
-    return frames
 
 
 def test_t2v_upscale_workflow_doubles_every_frame(server):
     api = small(load_api("t2v_upscale"), size=64, frames=16)
     [upscale] = nodes_of(api, "ADLightning_UpscaleFrames")
     assert api[upscale]["inputs"]["scale"] == 2.0 and api[upscale]["inputs"]["temporal_stabilize"] is True
-    frames = webp_frames(server, server.run(api))
-    assert len(frames) == 16
-    assert {f.shape for f in frames} == {(128, 128, 3)}
-    assert np.std(np.stack(frames).astype(np.float32)) > 1.0      # an image, not a blank
+    [create] = nodes_of(api, "CreateVideo")
+    files = server.output_files(server.run(api))
+    assert len(files) == 1 and files[0].suffix == ".mp4", files
+    frames, fps = read_video(files[0])
+    assert frames.shape == (16, 128, 128, 3)
+    assert fps == api[create]["inputs"]["fps"]
+    assert np.std(frames.astype(np.float32)) > 1.0      # an image, not a blank
 
 
 def image_graph(loader: dict, upscale: dict, width: int = 40, height: int = 24, frames: int = 3) -> dict:
