@@ -1,13 +1,15 @@
 """Host tier: the t2v -> upscale -> save workflow, and the upscale node fed by both loaders, in a real ComfyUI."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from harness.comfy_server import PromptFailed
 from harness.graphs import read_video
-from tests.host.conftest import load_api, nodes_of, small
+from tests.host.conftest import comfy_path, load_api, nodes_of, small
 
 
 def test_t2v_upscale_workflow_doubles_every_frame(server):
@@ -67,8 +69,33 @@ def test_our_loader_reports_the_family(server):
     (our_loader("not-an-upscaler.pth"), "'not-an-upscaler.pth' is not a model architecture spandrel knows"),
     (our_loader("gray-x4.pth"), "'gray-x4.pth' is a RealESRGAN Compact model for 1-channel input"),
     (core_loader("gray-x4.pth"), "the upscale model is a RealESRGAN Compact model for 1-channel input"),
+    (our_loader("empty.pth"), "'empty.pth' is empty (0 bytes): its download or copy did not finish."),
+    (our_loader("train-state.pth"), "'train-state.pth' holds Python objects besides weights (argparse.Namespace), "
+                                    "which ComfyUI does not unpickle"),
 ])
 def test_unusable_models_fail_with_a_clear_message(server, loader, message):
     with pytest.raises(PromptFailed) as failure:
         server.run(image_graph(loader, {}))
-    assert message in str(failure.value)
+    [error] = [m[1] for m in failure.value.detail["status"]["messages"] if m[0] == "execution_error"]
+    assert error["exception_message"].startswith(message), error["exception_message"]   # the pack's advice first
+    assert "weights_only" not in str(failure.value)       # never the advice to load a pickle unsafely
+
+
+def test_our_loader_gives_cores_model(server):
+    """The pack's loader is core's Load Upscale Model plus checks: the same file upscales to the same pixels."""
+    ours, core = (image_graph(loader("realesr-animevideov3.pth"), {"temporal_stabilize": False})
+                  for loader in (our_loader, core_loader))
+    pictures = []
+    for graph in (ours, core):
+        graph["1"]["inputs"]["color"] = 0x30A0F0
+        files = server.output_files(server.run(graph))
+        pictures.append([np.asarray(Image.open(f)) for f in sorted(files)])
+    assert len(pictures[0]) == 3 and all(np.array_equal(a, b) for a, b in zip(*pictures))
+
+
+def test_core_memory_estimate_is_what_the_node_mirrors():
+    """Canary for upscaling/budget.tile_bytes, which restates core's per-tile estimate (core has no public
+    function for it): fails, naming it, when core's Upscale Image (using Model) changes the estimate."""
+    source = (Path(comfy_path()) / "comfy_extras" / "nodes_upscale_model.py").read_text()
+    assert "(512 * 512 * 3) * image.element_size() * max(upscale_model.scale, 1.0) * 384.0" in source, \
+        "core changed its upscale memory estimate: update upscaling/budget.tile_bytes to match"
