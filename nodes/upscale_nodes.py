@@ -51,8 +51,8 @@ class LoadUpscaleModel(io.ComfyNode):
             node_id="ADLightning_LoadUpscaleModel",
             display_name="Load Upscale Model (video)",
             category=CATEGORY,
-            description="Loads a Real-ESRGAN-family model from models/upscale_models with core's Load Upscale "
-                        "Model, and refuses files that cannot upscale RGB frames right away, naming the file.",
+            description="Loads a Real-ESRGAN-family model from models/upscale_models as a core UPSCALE_MODEL, and "
+                        "refuses files that cannot upscale RGB frames right away, naming the file.",
             inputs=[
                 io.Combo.Input("model_name", options=folder_paths.get_filename_list(UPSCALE_MODELS),
                                tooltip=f"File in models/upscale_models, under its released name, e.g. {EXAMPLES}."),
