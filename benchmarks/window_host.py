@@ -25,7 +25,7 @@ from metrics.seams import frame_changes, seam_ratio  # noqa: E402
 from samplers.windows import WindowOptions, windows  # noqa: E402
 from harness.motion_files import cache_dir  # noqa: E402
 from harness.comfy_server import ComfyServer  # noqa: E402
-from harness.graphs import add_save_latent, load_api, nodes_of, small  # noqa: E402
+from harness.graphs import add_save_latent, drop_saves, load_api, nodes_of, small  # noqa: E402
 from harness.models import model_files  # noqa: E402
 from harness.listener import Listener, saved_latent  # noqa: E402
 
@@ -105,8 +105,9 @@ def seams() -> None:
     sampler_key = nodes_of(api, "ADLightning_Sampler")[0]
     options_key = nodes_of(api, "ADLightning_ContextOptions")[0]
     sampler, options = api.pop(sampler_key), api.pop(options_key)
-    for node in nodes_of(api, "ADLightning_DecodeFrames") + nodes_of(api, "SaveAnimatedWEBP"):
+    for node in nodes_of(api, "ADLightning_DecodeFrames"):
         del api[node]
+    drop_saves(api)
     saves = []
     for i, setting in enumerate(SEAM_SETTINGS):
         opt_key, sam_key = str(200 + 10 * i), str(201 + 10 * i)

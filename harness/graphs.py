@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import safetensors.torch
 
 from harness.comfy_server import REPO, ComfyServer
@@ -19,6 +20,29 @@ def load_api(name: str) -> dict:
 
 def nodes_of(api: dict, class_type: str) -> list[str]:
     return [k for k, v in api.items() if v["class_type"] == class_type]
+
+
+# The shipped workflows' output: Create Video (frames + frame rate) -> Save Video (H.264 MP4). Tests that only want
+# latents or frames drop both.
+SAVE_TYPES = ("CreateVideo", "SaveVideo", "SaveAnimatedWEBP")
+
+
+def drop_saves(api: dict) -> dict:
+    """The graph without its video output nodes (edited in place, returned for chaining)."""
+    for node in [k for k, v in api.items() if v["class_type"] in SAVE_TYPES]:
+        del api[node]
+    return api
+
+
+def read_video(path) -> tuple[np.ndarray, float]:
+    """(frames as (N, H, W, 3) uint8 RGB, frames per second) of a saved video file, decoded with PyAV (which
+    ComfyUI's video nodes use, so it is installed wherever ComfyUI is)."""
+    import av   # here, not at the top: only the tests that read a video need it
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        fps = float(stream.average_rate or stream.guessed_rate)
+    return np.stack(frames), fps
 
 
 def small(api: dict, size: int = 64, frames: int | None = None) -> dict:

@@ -42,5 +42,5 @@ def model_files(comfy: str) -> dict[str, dict[str, Path]]:
         "upscale_models": {name: cached_upscale_file(name) for name in (
             "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.safetensors",
             "realesr-animevideov3.pth",
-            "gray-x4.pth", "not-an-upscaler.pth")},
+            "gray-x4.pth", "not-an-upscaler.pth", "train-state.pth", "empty.pth")},
     }

@@ -1,15 +1,20 @@
 """Upscale a clip's frames with a Real-ESRGAN-family model on core's UPSCALE_MODEL type; the math is in upscaling/."""
 import logging
+import os
+from contextlib import contextmanager
 
 import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import io
-from spandrel import ModelLoader, UnsupportedModelError
+from spandrel import UnsupportedModelError
 
+from ..upscaling.budget import clip_bytes, plan, tile_bytes
+from ..upscaling.resize import scaled_size
 from ..upscaling.upscale_models import (EXAMPLES, UpscaleModelError, check_image_frames, check_upscale_model,
-                                       model_summary, upscale_frames)
+                                       compute_dtype, model_summary, unreadable_file, upscale_frames)
+from . import comfy_compat as cc
 from .types import CATEGORY
 
 log = logging.getLogger("AnimateDiff-Lightning")
@@ -20,7 +25,27 @@ MODEL_TOOLTIP = (f"From Load Upscale Model (core's or this pack's), a file in mo
                  "RealESRGAN_x4plus_anime_6B.pth or realesr-general-x4v3.pth.")
 
 
+def core_upscale_model_loader():
+    """Core's Load Upscale Model node, whose execute() the pack's loader calls as a function: the pack reads upscale
+    files exactly as core does (its key fixes, such as the `module.` prefix of some SwinIR files; spandrel_extra_arches
+    when installed; from 0.30 the ModelPatcher it attaches for core's memory management) instead of keeping a copy
+    that drifts. Checked on ComfyUI 0.14.1 and 0.30.0 (comfy_extras/nodes_upscale_model.py,
+    `UpscaleModelLoader.execute(model_name)` -> NodeOutput holding the spandrel descriptor); the host tests of the
+    pack's loader (tests/host/test_upscale.py) fail if it moves."""
+    try:
+        from comfy_extras.nodes_upscale_model import UpscaleModelLoader
+    except ImportError as error:
+        raise RuntimeError("this ComfyUI has no UpscaleModelLoader in comfy_extras.nodes_upscale_model, which Load "
+                           "Upscale Model (video) calls; use core's Load Upscale Model until the pack is updated"
+                           ) from error
+    return UpscaleModelLoader
+
+
 class LoadUpscaleModel(io.ComfyNode):
+    """Core's loader plus what core does not say: which file is unusable and why, before any frame is upscaled,
+    and the model family (shown on the node). Kept for those messages; Upscale Frames checks models from core's
+    loader the same way."""
+
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -39,38 +64,66 @@ class LoadUpscaleModel(io.ComfyNode):
     @classmethod
     def execute(cls, model_name) -> io.NodeOutput:
         path = folder_paths.get_full_path_or_raise(UPSCALE_MODELS, model_name)
+        size = os.path.getsize(path)
+        if size == 0:
+            raise unreadable_file(model_name, EOFError(), size)
+        loader = core_upscale_model_loader()
         try:
-            model = ModelLoader().load_from_state_dict(comfy.utils.load_torch_file(path, safe_load=True)).eval()
+            model = loader.execute(model_name)[0]
         except UnsupportedModelError as error:
             raise UpscaleModelError(f"'{model_name}' is not a model architecture spandrel knows; use a Real-ESRGAN "
                                     f"file such as {EXAMPLES}.") from error
+        except mm.InterruptProcessingException:
+            raise
+        except Exception as error:
+            # from None: the cause's text (torch's advice to load unsafely, for a refused pickle) must not follow
+            # the pack's advice into the log; unreadable_file keeps what matters of it.
+            raise unreadable_file(model_name, error, size) from None
         model = check_upscale_model(model, f"'{model_name}'")
         text = model_summary(model)
         log.info("loaded %s: %s", model_name, text)
         return io.NodeOutput(model, ui={"text": [text]})
 
 
-def frame_bytes(tile: int, height: int, width: int, scale: int) -> int:
-    """Working memory for one frame's tile: core's estimate for upscale models (Upscale Image (using Model))."""
-    side = min(tile, max(height, width))
-    return side * side * 3 * 4 * max(scale, 1) * 384
-
-
-def frames_per_batch(device: torch.device, frames: int, per_frame: int) -> int:
-    """One frame per call on CPU (batching does not speed convolutions up there); on a GPU as many as fit."""
-    if device.type == "cpu":
-        return 1
-    return max(1, min(frames, MAX_FRAMES_PER_BATCH, int(mm.get_free_memory(device) * 0.8 // per_frame)))
-
-
 def is_oom(error: BaseException) -> bool:
-    # OOM_EXCEPTION is plain Exception on some builds: an interrupt must still stop the run.
-    return isinstance(error, mm.OOM_EXCEPTION) and not isinstance(error, mm.InterruptProcessingException)
+    """Out of memory, as core's own nodes judge it: ComfyUI 0.30 has `is_oom()`, which also recognises an
+    accelerator error with the out-of-memory code (torch.AcceleratorError, raised by newer torch for some CUDA
+    OOMs) and clears that error's state; 0.14.1 has only OOM_EXCEPTION, so the same test is made here. Never an
+    interrupt: OOM_EXCEPTION is plain Exception on some builds, and Cancel must stop the run."""
+    if isinstance(error, mm.InterruptProcessingException):
+        return False
+    core_is_oom = getattr(mm, "is_oom", None)     # ComfyUI >= 0.30 (absent in 0.14.1)
+    if core_is_oom is not None:
+        return core_is_oom(error)
+    if isinstance(error, mm.OOM_EXCEPTION):
+        return True
+    accelerator_error = getattr(torch, "AcceleratorError", None)     # newer torch only
+    return accelerator_error is not None and isinstance(error, accelerator_error) and (
+        getattr(error, "error_code", None) == 2 or "out of memory" in str(error).lower())
 
 
 def on_oom(tile: int, batch: int) -> None:
     log.warning("upscale ran out of memory; retrying with %d px tiles, %d frame(s) per batch", tile, batch)
     mm.soft_empty_cache()
+
+
+@contextmanager
+def model_on(model, device, memory_required: int):
+    """The model's weights on `device` for the upscale. From ComfyUI 0.30 core's loader (which the pack's calls)
+    attaches a ModelPatcher, and core's memory management loads the model (and offloads it when something else needs
+    the room), as core's own upscale node does there; on 0.14.1 there is none, so the pack frees the room and moves
+    the weights itself, back to the offload device afterwards, as core's 0.14.1 upscale node does."""
+    patcher = getattr(model, "patcher", None)
+    if patcher is not None:
+        mm.load_models_gpu([patcher], memory_required=memory_required)
+        yield
+        return
+    mm.free_memory(mm.module_size(model.model) + memory_required, device)
+    model.to(device)
+    try:
+        yield
+    finally:
+        model.to(mm.unet_offload_device())
 
 
 class UpscaleFrames(io.ComfyNode):
@@ -111,16 +164,25 @@ class UpscaleFrames(io.ComfyNode):
         check_image_frames(images)
         model = check_upscale_model(upscale_model)
         device = mm.get_torch_device()
-        per_frame = frame_bytes(tile, images.shape[1], images.shape[2], model.scale)
-        mm.free_memory(mm.module_size(model.model) + per_frame, device)
-        batch = frames_per_batch(device, images.shape[0], per_frame)
-        pbar = comfy.utils.ProgressBar(images.shape[0])
-        model.to(device)
-        try:
+        count, height, width = images.shape[:3]
+        per_frame = tile_bytes(tile, height, width, model.scale, cc.UPSCALE_MEMORY_FACTOR)
+        target = scaled_size(height, width, scale if scale > 0 else model.scale)
+        clip = clip_bytes(count, height, width, target, temporal_stabilize)
+        dtype = None
+        if device.type == "cuda":    # autocast in half precision is what CUDA does well; elsewhere the model's own
+            dtype = compute_dtype(model, mm.should_use_fp16(device), mm.should_use_bf16(device))
+        pbar = comfy.utils.ProgressBar(count)
+        with model_on(model, device, per_frame + clip):
+            if device.type == "cpu":
+                batch, keep = 1, True        # batching does not speed convolutions up on a CPU
+            else:
+                batch, keep = plan(count, mm.get_free_memory(device), per_frame, clip, MAX_FRAMES_PER_BATCH)
+            if not keep:
+                log.info("upscaling %d frames: the whole clip does not fit on %s; finished frames wait on the host",
+                         count, device)
             out = upscale_frames(images, model, scale, tile, overlap, temporal_stabilize, device=device,
-                                 frame_batch=batch, is_oom=is_oom, on_oom=on_oom,
+                                 frame_batch=batch, is_oom=is_oom, on_oom=on_oom, dtype=dtype,
+                                 store=device if keep else mm.intermediate_device(),
                                  on_progress=lambda done, total: pbar.update_absolute(done, total),
                                  check=mm.throw_exception_if_processing_interrupted)
-        finally:
-            model.to(mm.unet_offload_device())
         return io.NodeOutput(out.to(mm.intermediate_device()))

@@ -30,32 +30,38 @@ def stillness(previous: torch.Tensor, current: torch.Tensor, size: tuple[int, in
 
 
 def stabilize(low: torch.Tensor, high: torch.Tensor, strength: float = DEFAULT_STRENGTH,
-              threshold: float = DEFAULT_THRESHOLD) -> torch.Tensor:
-    """Stabilised copy of `high` (N, C, H, W), the upscale of `low` (N, C, h, w); both in [0, 1]."""
+              threshold: float = DEFAULT_THRESHOLD, device: torch.device | None = None) -> torch.Tensor:
+    """Stabilised copy of `high` (N, C, H, W), the upscale of `low` (N, C, h, w); both in [0, 1]. The math runs on
+    `device` (default: high's device) a frame at a time, so the clip may be kept on the host while a GPU does the
+    work; the result is on high's device."""
     if low.shape[0] != high.shape[0]:
         raise ValueError(f"{low.shape[0]} input frames but {high.shape[0]} upscaled frames")
     count = high.shape[0]
     size = tuple(high.shape[-2:])
     if count < 2 or strength <= 0:
         return high.clone()
+    device = torch.device(device) if device is not None else high.device
+
+    def frame(frames, t):
+        return frames[t:t + 1].to(device)
 
     def base(t):
-        return resize_frames(low[t:t + 1], size)
+        return resize_frames(frame(low, t), size)
 
     def carry(a, b):
-        return strength * stillness(low[a:a + 1], low[b:b + 1], size, threshold)
+        return strength * stillness(frame(low, a), frame(low, b), size, threshold)
 
     out = torch.empty_like(high)
     # Backward pass first, kept in `out`; the forward pass then reads it frame by frame and overwrites it.
-    smoothed = high[-1:] - base(count - 1)
+    smoothed = frame(high, count - 1) - base(count - 1)
     out[-1:] = smoothed
     for t in range(count - 2, -1, -1):
-        detail = high[t:t + 1] - base(t)
+        detail = frame(high, t) - base(t)
         smoothed = detail + carry(t + 1, t) * (smoothed - detail)
         out[t:t + 1] = smoothed
     for t in range(count):
         frame_base = base(t)
-        detail = high[t:t + 1] - frame_base
+        detail = frame(high, t) - frame_base
         smoothed = detail if t == 0 else detail + carry(t - 1, t) * (smoothed - detail)
-        out[t:t + 1] = (frame_base + 0.5 * (smoothed + out[t:t + 1])).clamp(0, 1)
+        out[t:t + 1] = (frame_base + 0.5 * (smoothed + frame(out, t))).clamp(0, 1)
     return out

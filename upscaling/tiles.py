@@ -72,30 +72,39 @@ def tiled_apply(frames: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]
                 overlap: int, align: int = 1, device: torch.device | None = None,
                 on_tile: Callable[[], None] | None = None) -> torch.Tensor:
     """fn over every tile of `frames` (N, C, H, W), all N frames of a tile in one call; returns (N, C', H*s, W*s)
-    on frames' device. on_tile runs before each tile (interrupt checks, progress)."""
+    float32 on `device` (default: frames' device). The frames move there once; the tiles, their fades and the blend
+    stay there, so a GPU upscale copies nothing back per tile. on_tile runs before each tile (interrupt checks,
+    progress)."""
     n, _, height, width = frames.shape
+    device = torch.device(device) if device is not None else frames.device
+    frames = frames.to(device)
     overlap = capped_overlap(tile, overlap)
     cuts = grid(height, width, tile, overlap, align)
+    col_fades = [fade(cols, width, overlap, scale).to(device) for cols in cuts.cols]
     out = weight = None
     for rows in cuts.rows:
-        wy = fade(rows, height, overlap, scale).to(frames.device)
-        for cols in cuts.cols:
+        wy = fade(rows, height, overlap, scale).to(device)
+        for cols, wx in zip(cuts.cols, col_fades):
             if on_tile is not None:
                 on_tile()
             piece = frames[:, :, rows[0]:rows[1], cols[0]:cols[1]]
-            result = fn(piece.to(device or frames.device)).to(frames.device, torch.float32)
+            result = fn(piece)
             expected = ((rows[1] - rows[0]) * scale, (cols[1] - cols[0]) * scale)
             if result.shape[0] != n or tuple(result.shape[2:]) != expected:
                 raise ValueError(f"the upscaler returned {tuple(result.shape)} for a {tuple(piece.shape)} tile; "
                                  f"expected {n} frames of {expected[0]}x{expected[1]} (scale {scale})")
+            result = result.to(device, torch.float32)
+            if len(cuts) == 1:
+                return result   # one tile is the whole frame: its fades are all 1, the blend would be a copy
             if out is None:
-                out = frames.new_zeros((n, result.shape[1], height * scale, width * scale), dtype=torch.float32)
-                weight = frames.new_zeros((1, 1, height * scale, width * scale), dtype=torch.float32)
-            w = wy[:, None] * fade(cols, width, overlap, scale).to(frames.device)[None, :]
+                out = torch.zeros((n, result.shape[1], height * scale, width * scale), dtype=torch.float32,
+                                  device=device)
+                weight = torch.zeros((1, 1, height * scale, width * scale), dtype=torch.float32, device=device)
+            w = wy[:, None] * wx[None, :]
             ys, xs = slice(rows[0] * scale, rows[1] * scale), slice(cols[0] * scale, cols[1] * scale)
             out[:, :, ys, xs] += result * w
             weight[:, :, ys, xs] += w
-    return out / weight
+    return out.div_(weight)
 
 
 def is_torch_oom(error: BaseException) -> bool:
@@ -104,8 +113,12 @@ def is_torch_oom(error: BaseException) -> bool:
 
 @dataclass
 class TiledUpscaler:
-    """Runs tiled_apply over a clip in frame batches, backing off on out-of-memory: first fewer frames per batch,
-    then half the tile, down to `min_tile`. Finished batches are kept; only the failed one is redone."""
+    """Runs tiled_apply over a clip in frame batches on `device`, backing off on out-of-memory: first fewer frames
+    per batch, then half the tile, down to `min_tile`. Finished batches are kept; only the failed one is redone.
+
+    Each batch moves to `device` once and is upscaled, blended and post-processed there; finished frames are written
+    into one output tensor on `store` (default: `device`, so a GPU run copies nothing back until the caller does;
+    the caller picks a host device when the whole clip would not fit)."""
     fn: Callable[[torch.Tensor], torch.Tensor]
     scale: int
     tile: int
@@ -120,6 +133,7 @@ class TiledUpscaler:
     on_oom: Callable[[int, int], None] | None = None        # (new tile, new frame batch), e.g. to free caches
     post: Callable[[torch.Tensor], torch.Tensor] | None = None   # per finished batch, e.g. the final resize, so
     # a 4x result never has to exist for the whole clip at once
+    store: torch.device | None = None                       # where finished frames are kept
 
     def __post_init__(self):
         self.tile = max(self.align, self.tile // self.align * self.align)
@@ -128,10 +142,12 @@ class TiledUpscaler:
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         n, _, height, width = frames.shape
-        chunks = []
+        device = torch.device(self.device) if self.device is not None else frames.device
+        store = torch.device(self.store) if self.store is not None else device
+        out = None
         done = 0
         while done < n:
-            batch = frames[done:done + self.frame_batch]
+            batch = frames[done:done + self.frame_batch].to(device)
             per_frame = len(grid(height, width, self.tile, capped_overlap(self.tile, self.overlap), self.align))
             tiles_done = 0
             checking = False   # an interrupt must never pass for an OOM, even where OOM_EXCEPTION is Exception
@@ -147,8 +163,10 @@ class TiledUpscaler:
                 tiles_done += 1
 
             try:
-                result = tiled_apply(batch, self.fn, self.scale, self.tile, self.overlap, self.align, self.device,
+                result = tiled_apply(batch, self.fn, self.scale, self.tile, self.overlap, self.align, device,
                                      on_tile)
+                if self.post is not None:   # inside the try: the resize of a 4x batch can run out of memory too
+                    result = self.post(result)
             except Exception as error:
                 if checking or not self.is_oom(error):
                     raise
@@ -160,11 +178,13 @@ class TiledUpscaler:
                 if self.on_oom is not None:
                     self.on_oom(self.tile, self.frame_batch)
                 continue
-            chunks.append(result if self.post is None else self.post(result))
+            if out is None:   # one tensor for the clip: no second copy of it from concatenating the batches
+                out = torch.empty((n, *result.shape[1:]), dtype=result.dtype, device=store)
+            out[done:done + len(batch)] = result
             done += len(batch)
             if self.on_progress is not None:
                 self.on_progress(done * per_frame, n * per_frame)
-        return torch.cat(chunks)
+        return out
 
     def _back_off(self, error: BaseException, height: int, width: int) -> None:
         if self.frame_batch > 1:

@@ -5,7 +5,7 @@ graphToPrompt gives exactly the API twin, our extension's steps label is there, 
 warning (deprecations included) from our extension's code. Then
 the extension's behaviours (steps follow the motion file, user values kept), the missing-models dialog offering
 our download links, the Templates listing with thumbnails, and one run queued from the page whose Save node gets
-the animated WEBP preview. Screenshots go to $ADL_SCREENSHOTS (default: a temp folder); with
+the video preview. Screenshots go to $ADL_SCREENSHOTS (default: a temp folder); with
 ADL_UPDATE_SCREENSHOTS=1 they replace docs/screenshots/*.png and workflows/*.jpg (the Templates thumbnails).
 
 Runs on the frontend package each ComfyUI pins (requirements.txt: 1.39.14 for ComfyUI 0.14.1, 1.48.7 for 0.30.0);
@@ -240,7 +240,7 @@ def test_run_from_the_page_shows_the_animated_preview(page, shots):
     load(page, "t2v_lightning", json.loads((REPO / "workflows" / "t2v_lightning.json").read_text()))
     for name, value in (("width", 64), ("height", 64), ("batch_size", 8)):
         set_widget(page, "EmptyLatentImage", name, value)
-    save_node = page.evaluate("String(app.graph.nodes.find(n => n.type === 'SaveAnimatedWEBP').id)")
+    save_node = page.evaluate("String(app.graph.nodes.find(n => n.type === 'SaveVideo').id)")
     page.evaluate("""(() => { window.__adlExecuted = [];
         window.comfyAPI.api.api.addEventListener('executed', e => window.__adlExecuted.push(e.detail));
         return app.queuePrompt(0, 1); })()""")
@@ -250,10 +250,13 @@ def test_run_from_the_page_shows_the_animated_preview(page, shots):
         time.sleep(2)
     output = page.evaluate(f"{found}?.output")
     assert output, f"the Save node sent no output within 600 s:\n{page.server.log()[-3000:]}"
-    assert output["images"][0]["filename"].endswith(".webp") and output["animated"] == [True]
-    page.wait_for("(() => { const n = app.graph.nodes.find(n => n.type === 'SaveAnimatedWEBP');"
-                  " return n.imgs?.length && n.imgs[0].complete && n.imgs[0].naturalWidth > 0; })()",
-                  60, "the preview image in the Save node")
+    assert output["images"][0]["filename"].endswith(".mp4") and output["animated"] == [True]
+    # The frontend shows a video output as a <video> in the node's videoContainer; readyState >= 2 means the
+    # browser decoded the H.264 frames (Debian's Chromium ships the codec).
+    page.wait_for("(() => { const v = app.graph.nodes.find(n => n.type === 'SaveVideo')"
+                  ".videoContainer?.querySelector('video');"
+                  " return !!v && v.readyState >= 2 && v.videoWidth === 64 && !v.error; })()",
+                  60, "the video preview in the Save Video node")
     save_screenshot(page, shots, "t2v_lightning_result")
     assert our_errors(page) == [] and exceptions(page) == []
 

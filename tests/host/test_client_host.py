@@ -11,6 +11,7 @@ import time
 
 import av
 
+from harness.graphs import read_video
 from tools.node_defs import REPO
 
 CLIENT = REPO / "workflows" / "client.py"
@@ -34,9 +35,9 @@ def test_client_runs_a_workflow_end_to_end(server, tmp_path):
                      "--format", "webp", "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     saved = run.stdout.split()
-    assert len(saved) == 1 and saved[0].endswith(".webp"), run.stdout
-    data = open(saved[0], "rb").read()
-    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"ANIM" in data[:64], "not an animated WEBP"
+    assert len(saved) == 1 and saved[0].endswith(".mp4"), run.stdout
+    frames, _ = read_video(saved[0])
+    assert frames.shape == (8, 64, 64, 3), "not the 8-frame 64 px clip as an MP4"
     assert saved[0].startswith(str(tmp_path))
     assert "Lightning Sampler: 4/4" in run.stderr, run.stderr   # websocket progress, 4 steps for the 4-step file
 

@@ -11,10 +11,9 @@ import sys
 
 import pytest
 import torch
-from PIL import Image
 
 from harness.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed
-from harness.graphs import sampler_id, without_motion
+from harness.graphs import read_video, sampler_id, without_motion
 from tests.host.conftest import (REPO, add_save_latent, comfy_path, load_api, model_files, nodes_of, read_latents,
                                  small)
 
@@ -72,9 +71,10 @@ def test_shipped_t2v_workflow_makes_16_frames(server):
     answer = server.queue(api)
     assert answer["node_errors"] == {}
     entry = server.wait(answer["prompt_id"])
-    (webp,) = server.output_files(entry)
-    with Image.open(webp) as im:
-        assert (im.n_frames, im.size) == (FRAMES, (64, 64))
+    (video,) = server.output_files(entry)
+    frames, fps = read_video(video)
+    assert video.suffix == ".mp4" and frames.shape == (FRAMES, 64, 64, 3)
+    assert fps == api[nodes_of(api, "CreateVideo")[0]]["inputs"]["fps"]
     latent = read_latents(server, entry)[0]
     assert latent.shape == (FRAMES, 4, 8, 8) and torch.isfinite(latent).all()
     assert "Lightning 4-step" in server.log()

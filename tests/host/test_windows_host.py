@@ -16,6 +16,7 @@ import torch
 
 from harness.comfy_server import ComfyServer, PromptFailed
 from tests.host.conftest import add_save_latent, comfy_path, load_api, model_files, nodes_of, small
+from harness.graphs import drop_saves
 from harness.listener import Listener, saved_latent
 
 WORKFLOW = "t2v_long_64"
@@ -86,8 +87,9 @@ def noise_graph(overlap: int) -> tuple[dict, list[str]]:
     api[context_id(api)]["inputs"].update(context_overlap=overlap, schedule="static")
     empty = nodes_of(api, "EmptyLatentImage")[0]
     sampler = api.pop(sampler_id(api))
-    for node in nodes_of(api, "ADLightning_DecodeFrames") + nodes_of(api, "SaveAnimatedWEBP"):
+    for node in nodes_of(api, "ADLightning_DecodeFrames"):
         del api[node]
+    drop_saves(api)
 
     def from_batch(key, start, length):
         api[key] = {"class_type": "LatentFromBatch",

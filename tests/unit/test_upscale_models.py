@@ -6,7 +6,8 @@ from spandrel import ImageModelDescriptor, ModelTiling, SizeRequirements
 from upscaling.resize import resize_frames, scaled_size
 from upscaling.temporal_stabilize import stabilize
 from upscaling.tiles import tiled_apply
-from upscaling.upscale_models import UpscaleModelError, check_upscale_model, model_summary, upscale_frames
+from upscaling.upscale_models import (UpscaleModelError, check_upscale_model, model_summary, unreadable_file,
+                                      upscale_frames)
 from harness.upscale_files import load_release, release_state_dict
 
 # Block counts of the 23-block releases cut to 2 so the tier stays fast; every key and shape is otherwise as released.
@@ -158,3 +159,45 @@ def test_frames_that_are_not_rgb_image_batches_are_refused(shape):
 def test_describe_names_the_family():
     assert model_summary(load_release("RealESRGAN_x4plus_anime_6B.pth")) == "RRDBNet, 4x, 64nf 6nb"
     assert model_summary(load_release("realesr-animevideov3.pth")) == "SRVGGNetCompact, 4x, 64nf 16nc"
+
+
+def load_error(path) -> BaseException:
+    """What reading the file as ComfyUI does (torch.load, weights only) raises."""
+    try:
+        torch.load(path, weights_only=True)
+    except Exception as error:
+        return error
+    raise AssertionError(f"{path} loaded")
+
+
+def test_an_empty_file_is_named_and_called_empty(tmp_path):
+    path = tmp_path / "RealESRGAN_x4plus.pth"
+    path.write_bytes(b"")
+    error = unreadable_file(path.name, load_error(path), 0)
+    assert str(error) == ("'RealESRGAN_x4plus.pth' is empty (0 bytes): its download or copy did not finish. "
+                          "Download it again, e.g. RealESRGAN_x2plus.pth, RealESRGAN_x4plus.pth or "
+                          "realesr-animevideov3.pth.")
+
+
+def test_a_refused_pickle_gives_the_advice_and_never_suggests_unsafe_loading(tmp_path):
+    import argparse
+    path = tmp_path / "train_state.pth"
+    torch.save({"params": release_state_dict("realesr-animevideov3.pth", num_conv=1)["params"],
+                "opt": argparse.Namespace(lr=1e-4)}, path)
+    cause = load_error(path)
+    assert "weights_only" in str(cause)        # torch's own text does suggest it
+    message = str(unreadable_file(path.name, cause, path.stat().st_size))
+    assert message.startswith("'train_state.pth' holds Python objects besides weights (argparse.Namespace), which "
+                              "ComfyUI does not unpickle")
+    assert "weights_only" not in message and "False" not in message
+    assert "Comfy-Org/Real-ESRGAN_repackaged" in message
+
+
+def test_a_truncated_file_is_named_with_its_size(tmp_path):
+    path = tmp_path / "realesr-animevideov3.pth"
+    torch.save(release_state_dict("realesr-animevideov3.pth", num_conv=1), path)
+    path.write_bytes(path.read_bytes()[:1000])
+    message = str(unreadable_file(path.name, load_error(path), 1000))
+    assert message.startswith("'realesr-animevideov3.pth' (1000 bytes) could not be read as a model file: ")
+    assert message.endswith("It may be truncated or not a .pth/.safetensors model; download it again, e.g. "
+                            "RealESRGAN_x2plus.pth, RealESRGAN_x4plus.pth or realesr-animevideov3.pth.")
