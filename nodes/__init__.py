@@ -10,9 +10,10 @@ from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .sampler_nodes import LightningSampler, LightningSchedule
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
+from .video_nodes import EncodeFrames, LoadVideoFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
-         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
+         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, LoadVideoFrames, EncodeFrames]
 
 _register_model_folders()
 
