@@ -8,6 +8,7 @@ already fitted, are held. The math is in frames/ (select, fit, encode_slices).
 from __future__ import annotations
 
 import io as _io
+import logging
 import os
 
 import av
@@ -22,6 +23,7 @@ from ..frames.fit import FIT_MODES, MIN_SIDE, FitError, fit_frames, fit_size
 from ..frames.select import FrameSelection, SelectError, trim_audio
 from .types import CATEGORY
 
+log = logging.getLogger("AnimateDiff-Lightning")
 DEFAULT_MAX_SIDE = 512
 DEFAULT_FRAMES_PER_BATCH = 8
 
@@ -41,8 +43,8 @@ def read_frames(source, selection: FrameSelection, max_side: int, fit: str, pbar
     try:
         with av.open(source, mode="r") as container:
             if not container.streams.video:
-                raise VideoReadError(f"input 'video': '{name}' has no video stream; load a video file (mp4, webm, "
-                                     f"mov, mkv)")
+                raise VideoReadError(f"input 'video': '{name}' has no frames (it holds no video stream); load a "
+                                     f"video file (mp4, webm, mov, mkv)")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
@@ -76,7 +78,15 @@ def read_frames(source, selection: FrameSelection, max_side: int, fit: str, pbar
 
 def read_audio(source):
     """{"waveform": (1, channels, samples), "sample_rate"} of the last audio stream (as core's GetVideoComponents
-    picks it), or None when the file has none."""
+    picks it), or None when the file has none or it cannot be decoded (the frames still make a clip; logged)."""
+    try:
+        return _read_audio(source)
+    except av.FFmpegError as e:
+        log.warning("%s: its audio could not be decoded (%s); the clip is made without audio", source_name(source), e)
+        return None
+
+
+def _read_audio(source):
     with av.open(source, mode="r") as container:
         if not container.streams.audio:
             return None
