@@ -15,6 +15,7 @@ from harness.upscale_files import cached_upscale_file
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
 LIGHTNING_NAME = "animatediff_lightning_4step_comfyui.safetensors"
+CONTROLNET_NAME = "control_v11p_sd15_canny_fp16.safetensors"   # the name the v2v workflow uses
 
 
 def sd15_checkpoint(comfy: str) -> Path:
@@ -25,6 +26,16 @@ def sd15_checkpoint(comfy: str) -> Path:
         subprocess.run([sys.executable, str(REPO / "harness" / "make_sd15.py"), str(path)], check=True,
                        cwd=comfy, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                            p for p in (comfy, os.environ.get("PYTHONPATH")) if p)})   # keep e.g. a wheel folder
+    return path
+
+
+def sd15_controlnet(comfy: str) -> Path:
+    """A random SD1.5 ControlNet in the control_model.* layout core's loader reads, made with ComfyUI's classes."""
+    path = cache_dir() / "controlnet" / "random_sd15_controlnet.safetensors"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(REPO / "harness" / "make_controlnet.py"), str(path)], check=True,
+                       cwd=comfy, env={**os.environ, "PYTHONPATH": comfy})
     return path
 
 
@@ -39,6 +50,7 @@ def model_files(comfy: str) -> dict[str, dict[str, Path]]:
             "animatediff_lightning_8step_comfyui.safetensors": cached_file("v2", LIGHTNING_NAME),
         },
         "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
+        "controlnet": {CONTROLNET_NAME: sd15_controlnet(comfy)},
         "upscale_models": {name: cached_upscale_file(name) for name in (
             "RealESRGAN_x2plus.pth", "RealESRGAN_x4plus.pth", "RealESRGAN_x4plus.safetensors",
             "realesr-animevideov3.pth",

@@ -13,9 +13,11 @@ from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .prompt_nodes import PromptTravel
 from .sampler_nodes import LightningSampler, LightningSchedule
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
+from .video_nodes import EncodeFrames, LoadVideoFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
-         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, PromptTravel]
+         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, PromptTravel, LoadVideoFrames,
+         EncodeFrames]
 
 _register_model_folders()
 _register_memory_route()

@@ -29,6 +29,7 @@ from ..samplers import windows as win
 from ..samplers.cond_frames import resize_cond_item
 from ..samplers.free_noise import free_noise
 from . import comfy_compat as cc
+from . import controlnet_windows
 
 log = logging.getLogger("AnimateDiff-Lightning")
 KEY = "adlightning_context"
@@ -76,6 +77,7 @@ def apply(model, options: win.WindowOptions, noise: torch.Tensor, seed: int, ste
     handler = LightningContextHandler(options)
     model.model_options["context_handler"] = handler
     cw.create_prepare_sampling_wrapper(model)   # memory estimate for one window, not the whole clip
+    controlnet_windows.attach(model, handler)   # each window's ControlNet sees that window's hint frames
     frames = noise.shape[0]
     if options.noise == "freenoise":
         noise = free_noise(noise, options.length, options.overlap, seed)

@@ -19,8 +19,11 @@ STEPS_TOOLTIP = ("Sampler steps. 0 = the motion module's Lightning step count (4
                  "each Lightning file was distilled for.")
 SCHEDULER_TOOLTIP = ("trailing: the exact timesteps Lightning was distilled on (diffusers 'trailing' spacing). "
                      "sgm_uniform: ComfyUI's evenly spaced timesteps, within 0.4% of trailing.")
-DENOISE_TOOLTIP = ("1.0 for text-to-video. Below 1.0 the input latent's content is kept (video-to-video): the "
-                   "schedule starts part-way down, and more of the input survives the lower the value.")
+DENOISE_TOOLTIP = ("1.0 for text-to-video. Below 1.0 the input latent's content is kept (video-to-video): only the "
+                   "last floor(steps x denoise) steps (at least 1) of the steps-step schedule run, so the timesteps "
+                   "stay the ones Lightning was distilled on (4 steps at 0.5: timesteps 499, 249, as diffusers' "
+                   "strength). With 4 steps the strengths are 0.25/0.5/0.75/1.0; values in between round down. "
+                   "More of the input survives the lower the value.")
 
 
 def resolve_steps(model, steps: int) -> int:

@@ -26,6 +26,9 @@ MODEL_SOURCES = {
     "RealESRGAN_x4plus.safetensors": (
         "https://huggingface.co/Comfy-Org/Real-ESRGAN_repackaged/resolve/main/RealESRGAN_x4plus.safetensors",
         "upscale_models"),
+    "control_v11p_sd15_canny_fp16.safetensors": (
+        "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/"
+        "control_v11p_sd15_canny_fp16.safetensors", "controlnet"),
 }
 # Official files the frontend will not download (it fetches only .safetensors/.sft, from a few hosts): the Models
 # note gives their URL and folder, and they stay out of properties.models so the dialog offers nothing broken.

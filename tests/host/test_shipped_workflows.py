@@ -36,6 +36,8 @@ def test_pack_object_info_dump_is_current(server):
 @pytest.mark.parametrize("name", API_NAMES)
 def test_api_twin_runs(server, name):
     api = json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
+    if nodes_of(api, "LoadVideo"):
+        pytest.skip(f"{name} needs a source video: tests/host/test_v2v_host.py runs it on one it makes")
     has_windows = any("Context" in node["class_type"] for node in api.values())
     entry = server.run(small(api, 64, None if has_windows else TEST_FRAMES))
     saved = server.output_files(entry)

@@ -1,8 +1,9 @@
 """Lightning's sigma schedules: golden numbers, and agreement with diffusers' own scheduler."""
 import pytest
+import torch
 
 from harness.reference import sqrt_linear_sigmas
-from samplers.schedules import sgm_uniform, sigmas_for, trailing
+from samplers.schedules import denoise_steps, sgm_uniform, sigmas_for, trailing
 
 GOLDEN = {  # diffusers EulerDiscreteScheduler(beta_schedule="linear", timestep_spacing="trailing"), 4 decimals
     1: [25.1461, 0.0],
@@ -53,10 +54,56 @@ def test_sgm_uniform_golden_4_steps(table):
     assert sgm_uniform(table, 4).tolist() == pytest.approx([25.1461, 6.5650, 2.2803, 0.8698, 0.0], abs=5e-5)
 
 
-def test_denoise_keeps_the_tail_of_a_longer_schedule(table):
+def test_denoise_stays_on_the_distilled_grid(table):
+    # 4 steps at denoise 0.5 runs timesteps 499, 249 of the 4-step grid (diffusers' strength 0.5), not 499/374/249/124.
     out = sigmas_for("trailing", table, 4, denoise=0.5)
-    assert out.tolist() == pytest.approx(GOLDEN[8][4:], abs=5e-5)
+    assert out.tolist() == pytest.approx(GOLDEN[4][2:], abs=5e-5)
+    assert torch.equal(out[:-1], table[[499, 249]])
+    assert torch.equal(sigmas_for("trailing", table, 4, denoise=0.75)[:-1], table[[749, 499, 249]])
     assert sigmas_for("trailing", table, 4).tolist() == pytest.approx(GOLDEN[4], abs=5e-5)
+
+
+@pytest.mark.parametrize("steps,denoise,kept", [
+    (4, 1.0, 4), (4, 0.99, 3), (4, 0.75, 3), (4, 0.5, 2), (4, 0.26, 1), (4, 0.25, 1), (4, 0.1, 1), (4, 0.01, 1),
+    (100, 0.29, 29), (10, 0.3, 3), (10, 0.7, 7), (8, 0.13, 1), (1, 0.5, 1)])
+def test_denoise_steps_rule(steps, denoise, kept):
+    # floor(steps * denoise), at least one step, without float floor slips (0.29 * 100 = 28.999999999999996).
+    assert denoise_steps(steps, denoise) == kept
+    assert len(sigmas_for("trailing", sqrt_linear_sigmas(), steps, denoise)) == kept + 1
+
+
+# (diffusers runs no step at all where int(steps * strength) is 0; this pack runs one, tested above)
+@pytest.mark.parametrize("steps,strength", [(s, d) for s in (1, 2, 4, 8) for d in (0.25, 0.5, 0.6, 0.75, 0.9, 1.0)
+                                            if int(s * d) > 0])
+def test_denoise_matches_diffusers_strength(table, steps, strength):
+    # diffusers' img2img pipelines: init = int(steps * strength), run timesteps[steps - init:].
+    diffusers = pytest.importorskip("diffusers")
+    ref = diffusers.EulerDiscreteScheduler(beta_schedule="linear", beta_start=0.00085, beta_end=0.012,
+                                           timestep_spacing="trailing", num_train_timesteps=1000)
+    ref.set_timesteps(steps)
+    init = int(steps * strength)
+    expected = ref.sigmas[steps - init:].tolist()
+    assert sigmas_for("trailing", table, steps, strength).tolist() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("scheduler", ["trailing", "sgm_uniform"])
+def test_every_schedule_strictly_decreases_to_zero(table, scheduler):
+    # The whole grid steps 1..100 x denoise 0.01..1.00: before the fix 735 trailing schedules were not strictly
+    # decreasing (a t = -1 point jumping back to sigma_max before the final 0, or a repeated sigma).
+    bad = []
+    for steps in range(1, 101):
+        for hundredths in range(1, 101):
+            sigmas = sigmas_for(scheduler, table, steps, hundredths / 100)
+            if sigmas[-1].item() != 0.0 or not bool((sigmas[1:] < sigmas[:-1]).all()) \
+                    or len(sigmas) != denoise_steps(steps, hundredths / 100) + 1:
+                bad.append((steps, hundredths))
+    assert bad == []
+
+
+def test_61_steps_no_longer_jumps_back_to_sigma_max(table):
+    sigmas = sigmas_for("trailing", table, 61)
+    assert len(sigmas) == 62 and sigmas[0].item() == pytest.approx(25.1461, abs=1e-4)
+    assert sigmas[-3:].tolist() == pytest.approx([0.1859, 0.1227, 0.0], abs=1e-4)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5])

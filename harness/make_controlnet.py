@@ -1,0 +1,46 @@
+"""Write a random-weight, full-size SD1.5 ControlNet (lllyasviel's `control_model.*` layout) built from ComfyUI's own
+ControlNet class, for the host tier's v2v tests (the shipped workflow names control_v11p_sd15_canny).
+
+Run with ComfyUI importable (harness/models.py runs it as a subprocess with COMFYUI_PATH on sys.path):
+    python harness/make_controlnet.py OUT.safetensors
+Seeded, so every machine makes the same file. The zero convolutions (zero_convs, middle_block_out) are scaled down:
+trained ControlNets grow them from zero, and full-scale random ones would swamp the random UNet's features.
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_sd15 import SD15_UNET, fill_random  # noqa: E402  (run as a script, beside make_sd15.py)
+
+ZERO_CONV_SCALE = 0.05
+
+
+def build_state_dict(seed: int = 4321) -> dict:
+    from comfy.cli_args import args
+    args.cpu = True  # read when comfy.model_management is first imported; this machine may have no GPU driver
+    import comfy.cldm.cldm
+
+    config = {k: v for k, v in SD15_UNET.items() if k != "out_channels"}
+    net = comfy.cldm.cldm.ControlNet(hint_channels=3, dtype=torch.float32, **config)
+    fill_random(net, torch.Generator().manual_seed(seed))
+    sd = {}
+    for k, v in net.state_dict().items():
+        if k.startswith(("zero_convs.", "middle_block_out.")):
+            v = v * ZERO_CONV_SCALE
+        sd[f"control_model.{k}"] = v.to(torch.float16).contiguous()
+    return sd
+
+
+def main(out: str) -> None:
+    import safetensors.torch
+    sd = build_state_dict()
+    tmp = f"{out}.{os.getpid()}.partial"
+    safetensors.torch.save_file(sd, tmp)
+    os.replace(tmp, out)
+    print(f"wrote {out}: {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.0f}M values")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
