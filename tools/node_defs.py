@@ -22,7 +22,9 @@ CORE_VERSIONS = ("0.14.1", "0.30.0")
 OLDEST = CORE_VERSIONS[0]
 
 # Widget-capable input types; every other type (MODEL, LATENT, ADLIGHTNING_...) is a socket that takes a link.
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+# COMFY_DYNAMICCOMBO_V3 (0.30's Save Video codec) is a combo whose options are {key, inputs}: a widget holding the key,
+# plus the chosen option's own inputs (none for the "auto" the workflows use).
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COMFY_DYNAMICCOMBO_V3"}
 # Inputs with these flags get one more, serialized widget after them in the frontend (the upload button's value).
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
 

@@ -145,7 +145,7 @@ def test_default_schedule_and_fuse_seam_least_at_the_default_overlap():
     of every schedule and fuse method at the default overlap, all within 1.15x the windows of static (README, "Why
     these defaults"; 1024 channels of one seed here, the README's 4096 x 4 only narrow the spread)."""
     from benchmarks.window_seams import measure
-    args = argparse.Namespace(frames=64, channels=1024, seeds=1, scene=0.5, motion=4.0)
+    args = argparse.Namespace(frames=64, channels=1024, seeds=1, scene=0.5, motion=4.0, causal=False)
     settings = [WindowOptions(schedule=schedule, fuse=fuse) for schedule in ("static", "uniform")
                 for fuse in FUSE_METHODS]
     threads = torch.get_num_threads()

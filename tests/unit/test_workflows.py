@@ -3,6 +3,7 @@ tested version), every widget value is one the real frontend accepts, and every 
 source."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -30,10 +31,55 @@ def frontend_offers_download(url: str, name: str) -> bool:
     return url in DOWNLOAD_ALLOWED_URLS or (url.startswith(DOWNLOAD_HOSTS) and name.endswith(DOWNLOAD_SUFFIXES))
 
 
+def added_since_oldest(version: str) -> dict[str, list[str]]:
+    """node type -> optional inputs core `version` has that the oldest tested core's same node lacks (0.30's
+    CreateVideo.bit_depth): the shipped workflows are written for the oldest core and cannot set them."""
+    oldest, newer = all_defs(), all_defs(version)
+    added = {}
+    for node_type, defn in newer.items():
+        if node_type in oldest:
+            known = {name for name, _ in ordered_inputs(oldest[node_type])}
+            names = [name for name, _ in ordered_inputs(defn) if name not in known]
+            if names:
+                added[node_type] = names
+    return added
+
+
+def as_oldest_knows(version: str) -> dict:
+    """Core `version`'s node definitions without the optional inputs added since the oldest core; ComfyUI gives
+    those their defaults when a prompt leaves them out, and the page when a workflow has no value for them."""
+    defs = copy.deepcopy(all_defs(version))
+    for node_type, names in added_since_oldest(version).items():
+        for name in names:
+            for group in ("required", "optional"):
+                defs[node_type]["input"].get(group, {}).pop(name, None)
+                order = defs[node_type].get("input_order", {}).get(group)
+                if order and name in order:
+                    order.remove(name)
+    return defs
+
+
 @pytest.fixture(scope="module", params=CORE_VERSIONS)
 def defs(request) -> dict:
-    """This pack and the core of each tested ComfyUI version: the shipped workflows must load and queue on all."""
-    return all_defs(request.param)
+    """This pack and the core of each tested ComfyUI version: the shipped workflows must load and queue on all.
+    Optional inputs a newer core added are left out (test_inputs_added_since_the_oldest_core_have_defaults)."""
+    return as_oldest_knows(request.param)
+
+
+@pytest.mark.parametrize("version", CORE_VERSIONS[1:])
+def test_inputs_added_since_the_oldest_core_have_defaults(version):
+    """What a newer core added to a node the workflows use must be optional (a workflow written for the oldest core
+    still validates) and, if it is a widget, have a default for the page to fill in."""
+    used = {node["class_type"] for name in API_NAMES for node in api_twin(name).values()}
+    for node_type, names in added_since_oldest(version).items():
+        if node_type not in used:
+            continue
+        defn = all_defs(version)[node_type]
+        for name in names:
+            assert name not in defn["input"].get("required", {}), f"{version} {node_type}: new required input {name}"
+            spec = defn["input"]["optional"][name]
+            assert not is_widget(spec) or "default" in (spec[1] if len(spec) > 1 else {}), \
+                f"{version} {node_type}: new widget {name} has no default"
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +142,8 @@ def test_every_node_type_exists(name, defs):
 def check_value(where: str, spec: list, value) -> None:
     kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
     choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+    if kind == "COMFY_DYNAMICCOMBO_V3":
+        choices = [option["key"] for option in options["options"]]
     if choices:   # model-file combos are empty in the dumps (no files on that server); their names are checked below
         assert value in choices, f"{where}: {value!r} is not one of {choices}"
     elif kind == "INT":
