@@ -3,6 +3,7 @@ print the same thing. Frames are (N, C, H, W) in [0, 1]."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -37,19 +38,22 @@ def check_clip(frames: torch.Tensor, name: str = "clip") -> None:
         raise ValueError(f"the {name} has {frames.shape[0]} frame; temporal metrics need at least 2 frames")
 
 
-def evaluate_clip(frames: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, float]:
-    """All metrics of a clip (and against a same-size reference clip if given), keyed as in ROWS."""
+def evaluate_clip(frames: torch.Tensor, reference: torch.Tensor | None = None,
+                  on_pair: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """All metrics of a clip (and against a same-size reference clip if given), keyed as in ROWS. on_pair reports
+    the optical flow's progress over the frame pairs (the slow part)."""
     check_clip(frames)
     frames = frames.float().clamp(0, 1)
-    flow = flow_stats(frames)
+    if reference is not None:                      # a mismatched reference fails before the slow part, not after
+        check_clip(reference, "reference clip")
+        check_reference(frames, reference)
+    flow = flow_stats(frames, on_pair)
     sharp = laplacian_variance(frames)
     result = {"frames": float(frames.shape[0]), "motion_px": flow.motion, "warp_error": flow.warp_error,
               "flow_reliable": flow.reliable, "detail_flicker": detail_flicker(frames),
               "sharpness": float(sharp.mean()), "sharpness_min": float(sharp.min())}
     if reference is not None:
-        check_clip(reference, "reference clip")
         reference = reference.float().clamp(0, 1)
-        check_reference(frames, reference)
         per_frame_psnr, per_frame_ssim = psnr(frames, reference), ssim(frames, reference)
         result.update(psnr=float(per_frame_psnr.mean()), psnr_min=float(per_frame_psnr.min()),
                       ssim=float(per_frame_ssim.mean()), ssim_min=float(per_frame_ssim.min()),
@@ -71,6 +75,7 @@ def format_table(result: dict[str, float]) -> str:
     lines = [(label, _number(result[key]), unit, hint) for key, label, unit, hint in ROWS if key in result]
     widths = [max(len(row[i]) for row in lines + [("metric", "value", "unit", "")]) for i in range(3)]
     header = f"{'metric':<{widths[0]}}  {'value':>{widths[1]}}  {'unit':<{widths[2]}}"
+    header = header.rstrip()
     out = [header, "-" * len(header)]
     for label, value, unit, hint in lines:
         out.append(f"{label:<{widths[0]}}  {value:>{widths[1]}}  {unit:<{widths[2]}}  {hint}".rstrip())

@@ -8,6 +8,7 @@ say how to install it only when a flow metric is asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -61,13 +62,14 @@ def _sample(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return sampled, inside
 
 
-def flow_stats(frames: torch.Tensor) -> FlowStats:
+def flow_stats(frames: torch.Tensor, on_pair: Callable[[int, int], None] | None = None) -> FlowStats:
     """Motion amplitude and warp error of an (N, C, H, W) clip in [0, 1] (N >= 2).
 
     For each pair (t, t+1) the backward flow (t+1 -> t) says where each pixel of frame t+1 came from; frame t sampled
     there is frame t carried onto t+1. The error is taken only where the forward flow, read at that source point,
     leads back (forward-backward consistency) and the source lies inside the frame, so occlusions and the border that
-    moved in are not counted as instability.
+    moved in are not counted as instability. on_pair(done, total) is called after each pair (progress; it may raise
+    to cancel).
     """
     if frames.dim() != 4 or frames.shape[0] < 2:
         raise ValueError(f"flow metrics need a clip of at least 2 frames shaped (N, C, H, W), got {tuple(frames.shape)}")
@@ -90,6 +92,8 @@ def flow_stats(frames: torch.Tensor) -> FlowStats:
         error += float(diff[reliable].sum())
         reliable_total += float(reliable.sum())
         pixels += reliable.size
+        if on_pair is not None:
+            on_pair(t + 1, frames.shape[0] - 1)
     pairs = frames.shape[0] - 1
     return FlowStats(motion=motion / pairs, warp_error=error / max(reliable_total, 1.0),
                      reliable=reliable_total / pixels)

@@ -5,6 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
+from .metrics_nodes import ClipMetrics
 from .memory_route import register as _register_memory_route
 from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
@@ -13,7 +14,7 @@ from .sampler_nodes import LightningSampler, LightningSchedule
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
-         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames]
+         ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, ClipMetrics]
 
 _register_model_folders()
 _register_memory_route()
