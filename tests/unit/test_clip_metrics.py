@@ -101,3 +101,10 @@ def test_the_report_has_every_row_and_names_bad_input():
         evaluate_clip(clip[:1])
     with pytest.raises(ValueError, match="reference clip must match"):
         evaluate_clip(clip, clip[:4])
+
+
+def test_missing_opencv_is_a_clear_error(monkeypatch):
+    # ComfyUI does not ship OpenCV: the pack must import without it and say how to install it when a flow is asked for
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)        # makes `import cv2` raise ImportError
+    with pytest.raises(ImportError, match="pip install opencv-python-headless"):
+        flow_stats(translation(1, frames=2))
