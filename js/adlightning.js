@@ -3,6 +3,7 @@
 //    file's N becomes the new file's N, any other value is the user's and stays).
 //  * The steps widget's label says what auto resolves to ("steps (auto: 4)") and when a value overrides the file.
 //  * The Context Windows node shows which frames each window will cover for the sampler it feeds, before running.
+//  * The Clip Metrics node shows its table after a run.
 // The decisions live in ./lib (plain ES modules tested with node --test); this file only reads and writes the graph.
 import { app } from "../../scripts/app.js";
 import { describeWindows } from "./lib/context_windows.js";
@@ -15,6 +16,7 @@ const SAMPLERS = ["ADLightning_Sampler", "ADLightning_Schedule"];
 const CONTEXT = "ADLightning_ContextOptions";
 const PACK_PREFIX = "ADLightning_";
 const PREVIEW = "window_preview";
+const METRICS = "ADLightning_ClipMetrics";
 
 const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
 
@@ -126,23 +128,37 @@ function watchLoader(node) {
   });
 }
 
-function addWindowPreview(node) {
+function addTextView(node, name, className, minHeight) {
   const element = document.createElement("pre");
-  element.className = "adlightning-window-preview";
+  element.className = className;
   Object.assign(element.style, {
     margin: "0", padding: "4px 6px", whiteSpace: "pre-wrap", overflow: "hidden", fontSize: "10px",
     lineHeight: "1.35", fontFamily: "monospace", color: "var(--input-text, #ddd)",
     background: "var(--comfy-input-bg, #222)", borderRadius: "4px",
   });
   // Display only: not a widget value (serialize false keeps widgets_values and the API prompt unchanged).
-  const preview = node.addDOMWidget(PREVIEW, "adlightning_preview", element, {
-    serialize: false, getValue: () => undefined, setValue: () => {}, getMinHeight: () => 64,
+  const view = node.addDOMWidget(name, "adlightning_preview", element, {
+    serialize: false, getValue: () => undefined, setValue: () => {}, getMinHeight: () => minHeight,
   });
-  preview.serialize = false;
+  view.serialize = false;
+  return view;
+}
+
+function addWindowPreview(node) {
+  addTextView(node, PREVIEW, "adlightning-window-preview", 64);
   for (const name of ["context_length", "context_overlap", "schedule"]) {
     const w = widget(node, name);
     if (w) chain(w, "callback", () => queueRefresh(node.graph));
   }
+}
+
+function addMetricsView(node) {
+  const view = addTextView(node, "metrics_table", "adlightning-clip-metrics", 150);
+  view.element.textContent = "Run the graph to measure the clip.";
+  // The node returns its table as ui.text; show it where the user is looking.
+  chain(node, "onExecuted", (output) => {
+    view.element.textContent = (output?.text ?? []).join("\n");
+  });
 }
 
 app.registerExtension({
@@ -155,6 +171,7 @@ app.registerExtension({
     if (!type?.startsWith(PACK_PREFIX)) return;
     if (type === LOADER) watchLoader(node);
     if (type === CONTEXT) addWindowPreview(node);
+    if (type === METRICS) addMetricsView(node);
     if (SAMPLERS.includes(type)) {
       const steps = widget(node, "steps");
       if (steps) chain(steps, "callback", () => refreshLabels(node.graph ?? app.graph));

@@ -6,6 +6,7 @@ from comfy_api.latest import ComfyExtension, io
 from .app_route import register as _register_app_page
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
+from .metrics_nodes import ClipMetrics
 from .memory_route import register as _register_memory_route
 from .model_folders import register as _register_model_folders
 from .lora_nodes import LoadMotionLoRA
@@ -17,7 +18,7 @@ from .video_nodes import EncodeFrames, LoadVideoFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
          ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, PromptTravel, LoadVideoFrames,
-         EncodeFrames]
+         EncodeFrames, ClipMetrics]
 
 _register_model_folders()
 _register_memory_route()
