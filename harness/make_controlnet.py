@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_sd15 import SD15_UNET, fill_random  # noqa: E402  (run as a script, beside make_sd15.py)
+from make_sd15 import SD15_UNET, fill_random, save_state_dict  # noqa: E402  (run as a script, beside make_sd15.py)
 
 ZERO_CONV_SCALE = 0.05
 
@@ -34,12 +34,7 @@ def build_state_dict(seed: int = 4321) -> dict:
 
 
 def main(out: str) -> None:
-    import safetensors.torch
-    sd = build_state_dict()
-    tmp = f"{out}.{os.getpid()}.partial"
-    safetensors.torch.save_file(sd, tmp)
-    os.replace(tmp, out)
-    print(f"wrote {out}: {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.0f}M values")
+    save_state_dict(build_state_dict(), out)
 
 
 if __name__ == "__main__":

@@ -70,14 +70,18 @@ def build_state_dict(seed: int = 1234) -> dict:
     return {k: v.to(torch.float16).contiguous() if v.is_floating_point() else v.contiguous() for k, v in sd.items()}
 
 
-def main(out: str) -> None:
-    import safetensors.torch
-    sd = build_state_dict()
+def save_state_dict(sd: dict, out: str) -> None:
+    """Write `sd` to `out` through a temporary file, so an interrupted run never leaves a half-written fixture."""
     import os
+    import safetensors.torch
     tmp = f"{out}.{os.getpid()}.partial"
     safetensors.torch.save_file(sd, tmp)
     os.replace(tmp, out)
     print(f"wrote {out}: {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.0f}M values")
+
+
+def main(out: str) -> None:
+    save_state_dict(build_state_dict(), out)
 
 
 if __name__ == "__main__":
