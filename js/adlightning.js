@@ -6,7 +6,7 @@
 //  * The Clip Metrics node shows its table after a run.
 // The decisions live in ./lib (plain ES modules tested with node --test); this file only reads and writes the graph.
 import { app } from "../../scripts/app.js";
-import { describeWindows } from "./lib/context_windows.js";
+import { describeWindows, describeWindowsOfInput } from "./lib/context_windows.js";
 import { downstreamOfType, upstreamOfType } from "./lib/graph_walk.js";
 import { lightningStepsFromName } from "./lib/lightning_steps.js";
 import { effectiveSteps, stepsLabel, syncedSteps } from "./lib/steps_sync.js";
@@ -48,10 +48,12 @@ function fileSteps(graph, desc, samplerId) {
   return found.size === 1 ? [...found][0] : null;
 }
 
-/** Frame count of the latent feeding a sampler (an empty-latent node's batch_size), or undefined. */
+/** Frame count of the latent feeding a sampler (an empty-latent node's batch_size), or undefined; `linked` says
+ * whether a latent is connected at all (one from an encoded clip has no count until the graph runs). */
 function samplerFrames(sampler) {
   const slot = sampler.findInputSlot("latent_image");
-  return slot >= 0 ? widget(sampler.getInputNode(slot), "batch_size")?.value : undefined;
+  const source = slot >= 0 ? sampler.getInputNode(slot) : null;
+  return { linked: !!source, frames: source ? widget(source, "batch_size")?.value : undefined };
 }
 
 function windowPreviewText(graph, desc, node) {
@@ -64,7 +66,9 @@ function windowPreviewText(graph, desc, node) {
   if (!samplers.length) return "Connect to the sampler's context_options to see the windows.";
   const sampler = graph.getNodeById(samplers[0]);
   const steps = effectiveSteps(widget(sampler, "steps")?.value ?? 0, fileSteps(graph, desc, sampler.id));
-  return describeWindows(samplerFrames(sampler), options, steps);
+  const { linked, frames } = samplerFrames(sampler);
+  if (linked && frames === undefined) return describeWindowsOfInput(options);
+  return describeWindows(frames, options, steps);
 }
 
 function refreshLabels(graph) {

@@ -105,3 +105,12 @@ export function describeWindows(frames, options, steps) {
     `(${evaluations} window runs over ${runSteps} steps)`;
   return [head, ...lines].join("\n");
 }
+
+/** What the node shows when the sampler's latent comes from a clip (e.g. VAE Encode of a video): the frame count is
+ * only known when the graph runs, so say how windows will be laid over it instead of "unknown". */
+export function describeWindowsOfInput(options) {
+  const problem = optionsProblem(options);
+  if (problem) return `⚠ ${problem}`;
+  return `frames come from the input clip: windows of ${options.length} overlapping by ${options.overlap} ` +
+    `(${options.schedule}) cover it when it runs; clips of ${options.length} frames or fewer need none`;
+}

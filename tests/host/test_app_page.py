@@ -80,6 +80,8 @@ def generate(tab: Chromium, prompt: str, seed: int) -> None:
 
 
 def wait_for_clip(tab: Chromium, server, timeout: float = 600) -> dict:
+    # Chromium holds back a background tab's autoplaying <video> until the tab is shown, as a user would show it.
+    tab.call("Page.bringToFront")
     tab.wait_for(f"({PLAYING_JS}) || !document.getElementById('error').hidden", timeout, "the clip to play")
     error = tab.evaluate("document.getElementById('error').hidden ? null : document.getElementById('error').textContent")
     assert error is None, f"{error}\n{server.log()[-3000:]}"

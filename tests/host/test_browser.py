@@ -26,6 +26,7 @@ import pytest
 from harness.chromium import CHROMIUM, Chromium
 from harness.comfy_server import PACK_DIR_NAME
 from tests.host.conftest import comfy_path
+from tests.host.test_v2v_host import SOURCE as V2V_SOURCE, put_input
 from tools.node_defs import REPO, all_defs
 from tools.ui_workflow import api_to_ui
 
@@ -101,6 +102,8 @@ def page(server):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser check not run")
     assert post_json(server.url + "/settings", SETTINGS) == 200
+    # The v2v workflow's Load Video names this file; without it in input/ its combo would (rightly) show red.
+    put_input(server, V2V_SOURCE)
     with Chromium() as br:
         br.call("Network.enable")
         # The frontend asks api.comfy.org for release notes; keep the page on loopback.
@@ -287,7 +290,13 @@ def test_context_node_shows_the_windows_the_sampler_runs(page, name):
     """The in-node preview lists exactly the windows samplers/windows.py will run, and follows widget edits."""
     from samplers import windows as win
 
-    load(page, name, json.loads((REPO / "workflows" / f"{name}.json").read_text()))
+    ui = json.loads((REPO / "workflows" / f"{name}.json").read_text())
+    load(page, name, ui)
+    if not any(n["type"] == "EmptyLatentImage" for n in ui["nodes"]):   # v2v: the count comes from the video
+        text = window_preview(page)
+        assert text.startswith("frames come from the input clip: windows of "), text
+        assert our_errors(page) == [] and exceptions(page) == []
+        return
     for frames, overlap in ((None, None), (48, 8), (40, 2)):
         if frames is not None:
             set_widget(page, "EmptyLatentImage", "batch_size", frames)

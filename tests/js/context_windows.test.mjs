@@ -2,7 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describeWindows, optionsProblem, spanText, vanDerCorput, windows } from "../../js/lib/context_windows.js";
+import {
+  describeWindows, describeWindowsOfInput, optionsProblem, spanText, vanDerCorput, windows,
+} from "../../js/lib/context_windows.js";
 
 const golden = JSON.parse(readFileSync(new URL("../fixtures/context_windows_golden.json", import.meta.url)));
 
@@ -48,4 +50,11 @@ test("uniform shows one line per step; short clips need no windows", () => {
   assert.equal(describeWindows(16, { length: 16, overlap: 4, schedule: "static" }, 4),
     "16 frames fit in one window of 16: no windows needed");
   assert.match(describeWindows(undefined, { length: 16, overlap: 4, schedule: "static" }, 4), /unknown/);
+});
+
+test("a sampler fed by an encoded clip: how the windows will cover it, or the options' problem", () => {
+  assert.equal(describeWindowsOfInput({ length: 16, overlap: 4, schedule: "uniform" }),
+    "frames come from the input clip: windows of 16 overlapping by 4 (uniform) cover it when it runs; " +
+    "clips of 16 frames or fewer need none");
+  assert.match(describeWindowsOfInput({ length: 8, overlap: 9, schedule: "static" }), /^⚠/);
 });
