@@ -139,6 +139,8 @@ class ComfyServer:
         while time.time() < deadline:
             try:
                 history = self.get(f"/history/{prompt_id}")
+            except urllib.error.HTTPError:
+                raise
             except (TimeoutError, urllib.error.URLError, ConnectionError):
                 # A server sampling on every core (0.30 on 2 CPU cores, with other jobs) can take longer than one
                 # request's timeout to answer; only the prompt's own deadline, or the server's death, ends the wait.
