@@ -200,7 +200,8 @@ def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict,
         times.append(clock() - start)
         left = total - n
         eta = format_duration(sum(times) / len(times) * left) if left else "done"
-        log(f"[{n}/{total}] {pid} {side} ({p['theme']}) {p['prompt'][:48]!r}: {times[-1]:.1f}s, ETA {eta}")
+        short = p["prompt"] if len(p["prompt"]) <= 48 else p["prompt"][:47].rstrip() + "…"
+        log(f"[{n}/{total}] {pid} {side} ({p['theme']}) \"{short}\": {times[-1]:.1f}s, ETA {eta}")
     shutil.rmtree(work, ignore_errors=True)
     write_manifest(folder, manifest)
     return manifest
