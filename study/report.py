@@ -82,6 +82,10 @@ def p_text(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_label(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def verdict(c: dict, names: dict) -> str:
     if not c["decided"]:
         return "no decided votes"
@@ -97,7 +101,7 @@ def markdown(report: dict) -> str:
            f"**A** = {names['A']} · **B** = {names['B']} · {report['pairs']} pairs · {report['raters']} rater(s) · "
            f"{report['votes']} votes", "",
            f"Overall preference (one verdict per rater and pair): {verdict(overall, names)} — A {share_text(overall, 'A')}, "
-           f"indistinguishable {share_text(overall, 'tie')}, B {share_text(overall, 'B')}, p = {p_text(overall['p'])}.",
+           f"indistinguishable {share_text(overall, 'tie')}, B {share_text(overall, 'B')}, {p_label(overall['p'])}.",
            "", "![chart](report.svg)", "", "## Per criterion", "",
            "| criterion | A | indistinguishable | B | decided | sign test p | verdict |", "|---|---|---|---|---|---|---|"]
     for criterion, c in [*report["criteria"].items(), (OVERALL, overall)]:
@@ -118,9 +122,9 @@ def svg(report: dict) -> str:
     shares of the votes, each end's 95% interval as a whisker, the sign test p on the right."""
     names = {side: report["configs"][side]["name"] for side in ("A", "B")}
     rows = [*report["criteria"].items(), (OVERALL, report[OVERALL.replace(" ", "_")])]
-    label_w, bar_w, right_w, bar_h, gap, top = 190, 520, 150, 26, 14, 92
+    label_w, bar_w, right_w, bar_h, gap, top = 190, 520, 150, 30, 12, 92
     width = label_w + bar_w + right_w + 20
-    height = top + len(rows) * (bar_h + gap) + 40
+    height = top + len(rows) * (bar_h + gap) + 10
     x0 = label_w
 
     def x(share: float) -> float:
@@ -136,7 +140,7 @@ def svg(report: dict) -> str:
         parts.append(f'<rect x="{lx}" y="40" width="14" height="14" fill="{COLORS[choice]}"/>'
                      f'<text x="{lx + 20}" y="52">{escape(text)}</text>')
         lx += 34 + 7.2 * len(text)
-    parts.append(f'<text x="12" y="76" fill="#555" font-size="11">whiskers: 95% Wilson interval of each end\'s share; '
+    parts.append(f'<text x="12" y="76" fill="#555" font-size="11">whiskers: 95% Wilson interval of A\'s share (top) and B\'s (bottom); '
                  f'p: two-sided sign test over decided votes</text>')
     dash = ' stroke-dasharray="4 3"'   # the even split
     for tick in (0, 0.25, 0.5, 0.75, 1):
@@ -163,12 +167,14 @@ def svg(report: dict) -> str:
                                  f'fill="{"#222" if choice == "tie" else "#fff"}">{pct(share)}</text>')
             start += share
         mid = y + bar_h / 2
-        for lo, hi in ((c["A"]["low"], c["A"]["high"]), (1 - c["B"]["high"], 1 - c["B"]["low"])):
-            parts.append(f'<path d="M{x(lo):.1f} {mid - 5}v10M{x(lo):.1f} {mid}H{x(hi):.1f}M{x(hi):.1f} {mid - 5}v10" '
-                         f'stroke="#111" stroke-width="1.5" fill="none"/>')
+        # A's interval along the top edge of the bar, B's along the bottom, clear of the percentages in the middle
+        for level, (lo, hi) in ((y + 4, (c["A"]["low"], c["A"]["high"])),
+                                (y + bar_h - 4, (1 - c["B"]["high"], 1 - c["B"]["low"]))):
+            parts.append(f'<path d="M{x(lo):.1f} {level - 3}v6M{x(lo):.1f} {level}H{x(hi):.1f}M{x(hi):.1f} {level - 3}v6" '
+                         f'stroke="#111" stroke-width="1.3" fill="none"/>')
         bold = ' font-weight="600"' if c["decided"] and c["p"] < 0.05 else ""
         parts.append(f'<text x="{x0 + bar_w + 12}" y="{mid + 4.5}"{bold}>'
-                     f'p = {p_text(c["p"])} (n={c["decided"]})</text>')
+                     f'{escape(p_label(c["p"]))} (n={c["decided"]})</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

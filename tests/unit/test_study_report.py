@@ -93,6 +93,8 @@ def test_markdown_and_svg():
     strong = rep.build(manifest(), [Vote("ann", f"p{i:03d}", theme(i), Q, "B") for i in range(10)])
     assert "AnimateDiff v2 25 steps preferred" in rep.markdown(strong)
     assert 'font-weight="600">p = 0.002 (n=10)' in rep.svg(strong)   # 2 / 1024, shown bold
+    tiny = rep.svg(rep.build(manifest(12), [Vote("ann", f"p{i:03d}", theme(i), Q, "A") for i in range(12)]))
+    assert "p &lt; 0.001 (n=12)" in tiny and ET.fromstring(tiny) is not None   # 2 / 4096, escaped in the XML
 
 
 def test_report_and_close_commands(tmp_path, capsys):
