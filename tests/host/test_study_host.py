@@ -213,6 +213,9 @@ def save_screenshot(tab: Chromium, path: Path) -> None:
 def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, study, browser, tmp_path):
     shots = REPO / "docs" / "screenshots" if UPDATE else tmp_path
     tab = Tab(browser)
+    tab.navigate(server.url + PAGE)                                    # redirected to PAGE + "/": the list
+    tab.wait_for("document.querySelector('#studies a') !== null", 60, "the list of studies")
+    assert tab.evaluate("document.querySelector('#studies a').href").endswith(f"{PAGE}/?study={STUDY}")
     open_study(tab, server)
     tab.evaluate("document.getElementById('rater').value = 'alice', "
                  "document.getElementById('start').click(), true")
