@@ -15,6 +15,7 @@ from harness.upscale_files import cached_upscale_file
 
 CHECKPOINT_NAME = "v1-5-pruned-emaonly-fp16.safetensors"   # the name the shipped workflows use
 LIGHTNING_NAME = "animatediff_lightning_4step_comfyui.safetensors"
+V2_NAME = "mm_sd_v15_v2.safetensors"
 CONTROLNET_NAME = "control_v11p_sd15_canny_fp16.safetensors"   # the name the v2v workflow uses
 
 
@@ -48,6 +49,8 @@ def model_files(comfy: str) -> dict[str, dict[str, Path]]:
                 cached_file("diffusers", "animatediff_lightning_4step_diffusers.safetensors"),
             # The browser check switches the loader to the 8-step name (steps follow the file name); same weights.
             "animatediff_lightning_8step_comfyui.safetensors": cached_file("v2", LIGHTNING_NAME),
+            # The A/B study's other configuration, AnimateDiff v2 (no Lightning step count in the name); same weights.
+            V2_NAME: cached_file("v2", LIGHTNING_NAME),
         },
         "animatediff_motion_lora": {"v2_lora_ZoomIn.ckpt": cached_motion_lora()},
         "controlnet": {CONTROLNET_NAME: sd15_controlnet(comfy)},

@@ -13,6 +13,7 @@ from .lora_nodes import LoadMotionLoRA
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .prompt_nodes import PromptTravel
 from .sampler_nodes import LightningSampler, LightningSchedule
+from .study_route import register as _register_study_page
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 from .video_nodes import EncodeFrames, LoadVideoFrames
 
@@ -23,6 +24,7 @@ NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, 
 _register_model_folders()
 _register_memory_route()
 _register_app_page()
+_register_study_page()
 
 
 class AnimateDiffLightningExtension(ComfyExtension):
