@@ -208,6 +208,8 @@ def set_format(api: dict, fmt: str) -> None:
     if not webps and not videos:
         raise ClientError("cannot set --format: the workflow has no SaveAnimatedWEBP or SaveVideo node", 2)
     if fmt == "mp4":
+        for key in videos:   # already a video save: make its container MP4 outright, not "auto"
+            api[key]["inputs"]["format"] = "mp4"
         for key in webps:
             old = api[key]["inputs"]
             create = new_id(api)

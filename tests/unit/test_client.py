@@ -199,6 +199,11 @@ def test_format_swaps_the_save_node_both_ways():
     assert client.apply_overrides(mp4, format="webp", fps=8.0) == webp_graph()
     assert client.apply_overrides(mp4, format="mp4") == mp4
     assert client.apply_overrides(webp_graph(), format="webp") == webp_graph()
+    # A shipped MP4 workflow saves with format "auto"; --format mp4 makes it MP4 outright.
+    shipped = t2v()
+    [save] = client.nodes_of(shipped, "SaveVideo")
+    assert shipped[save]["inputs"]["format"] == "auto"
+    assert client.apply_overrides(shipped, format="mp4")[save]["inputs"]["format"] == "mp4"
     with pytest.raises(client.ClientError, match="no SaveAnimatedWEBP or SaveVideo"):
         client.apply_overrides({"1": {"class_type": "X", "inputs": {}}}, format="mp4")
 
