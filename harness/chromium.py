@@ -110,6 +110,17 @@ class Chromium:
         data = self.call("Page.captureScreenshot", **params)["data"]
         path.write_bytes(base64.b64decode(data))
 
+    def save_page_png(self, path: Path, max_side: int) -> None:
+        """The whole page as a README picture: scaled to fit max_side, 256 colours (small files in the repo)."""
+        from PIL import Image   # ComfyUI's own dependency, present wherever the host tier runs
+
+        raw = path.with_suffix(".raw.png")
+        self.screenshot(raw)
+        image = Image.open(raw).convert("RGB")
+        raw.unlink()
+        image.thumbnail((max_side, max_side), Image.LANCZOS)
+        image.quantize(256).save(path, optimize=True)
+
     def console_errors(self) -> list[str]:
         """Console errors and uncaught exceptions seen so far, as text with their source."""
         return self.console_messages(("error", "assert"))
@@ -157,3 +168,36 @@ class Chromium:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Tab(Chromium):
+    """Another tab of a running Chromium: its own page target and DevTools connection, the same browser (cookies,
+    local storage). close() really closes it, as a user closing the tab would."""
+
+    def __init__(self, browser: Chromium, width: int = 1000, height: int = 1000):
+        self.port = int((browser.profile / "DevToolsActivePort").read_text().split()[0])
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/json/new?about:blank", method="PUT")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            target = json.loads(r.read())
+        self.target, self.events, self._next_id = target["id"], [], 0
+        self.ws = WebSocket("127.0.0.1", self.port, target["webSocketDebuggerUrl"].split(str(self.port), 1)[1],
+                            timeout=60)
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except OSError:
+            pass
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/close/{self.target}", timeout=30):
+            pass
+
+
+def offline_browser(width: int, height: int) -> Chromium:
+    """A headless Chromium at scale 1 that reaches only loopback (the frontend would ask api.comfy.org for news)."""
+    browser = Chromium(width=width, height=height, scale=1)
+    browser.call("Network.enable")
+    browser.call("Network.setBlockedURLs", urls=["https://*", "wss://*"])
+    return browser

@@ -1,15 +1,14 @@
 """The prompt-to-clip page (web/) on ComfyUI's own server, under the pack's prefix /adlightning/app/.
 
-Custom routes go on PromptServer.instance.routes while the pack is imported: ComfyUI (0.14.1 and 0.30.0 alike)
-creates the server before it loads custom nodes and adds the route table to its app after (server.add_routes, which
-also mounts each route under /api). The page is static: its three files, and the shipped API workflows served from
-workflows/api/ (the graphs the page queues; no second copy). Everything else it does goes through ComfyUI's own API
+The routes go on the server's table (server_routes.py; ComfyUI also mounts each under /api). The page is static: its
+three files, and the shipped API workflows served from workflows/api/ (the graphs the page queues; no second copy). Everything else it does goes through ComfyUI's own API
 from the browser, so nothing here runs while a prompt does and ComfyUI's page is untouched.
 """
-import logging
 from pathlib import Path
 
 from aiohttp import web
+
+from .server_routes import server_routes
 
 PREFIX = "/adlightning/app"
 PACK = Path(__file__).resolve().parents[1]
@@ -44,11 +43,8 @@ async def _workflow(request):
 
 
 def register() -> None:
-    try:
-        from server import PromptServer
-        routes = PromptServer.instance.routes
-    except (ImportError, AttributeError):   # ComfyUI imported without its server (scripts, some test runners)
-        logging.info("[AnimateDiff-Lightning] no ComfyUI server: the %s page is not served", PREFIX)
+    routes = server_routes(f"the {PREFIX} page")
+    if routes is None:
         return
     routes.get(PREFIX)(_redirect)
     routes.get(PREFIX + "/")(_index)

@@ -14,6 +14,8 @@ from aiohttp import web
 
 import comfy.model_management
 
+from .server_routes import server_routes
+
 PREFIX = "/adlightning/memory"
 
 
@@ -42,13 +44,9 @@ def reset() -> dict:
 
 def register() -> None:
     """Adds the routes to the running ComfyUI server (custom nodes load before its routes are finalised)."""
-    try:
-        from server import PromptServer
-    except ImportError:   # the pack imported outside a ComfyUI server: no routes to add
+    routes = server_routes(f"{PREFIX}")
+    if routes is None:
         return
-    if getattr(PromptServer, "instance", None) is None:
-        return
-    routes = PromptServer.instance.routes
 
     @routes.get(PREFIX)
     async def get_memory(request):

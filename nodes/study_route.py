@@ -13,15 +13,16 @@ there when run from the ComfyUI folder, or with --root pointing there), each wit
     GET  /adlightning/study/api/ID/report.{json,md,svg}  the report (403 until closed)
     GET  /adlightning/study/clip/ID/TOKEN          a clip, by its opaque token (nothing in the URL names A or B)
 Refusals answer {"error": message}: 400 bad input, 403 not revealed yet, 404 no such study, 409 closed or broken.
-Routes are added like app_route.py's (PromptServer.instance.routes, before ComfyUI finalises its route table).
+Routes are added like app_route.py's (server_routes.py, before ComfyUI finalises its route table).
 """
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from aiohttp import web
+
+from .server_routes import server_routes
 
 from ..study import report as study_report
 from ..study.generate import StudyError, study_id_ok
@@ -170,11 +171,8 @@ async def _clip(request):
 
 
 def register() -> None:
-    try:
-        from server import PromptServer
-        routes = PromptServer.instance.routes
-    except (ImportError, AttributeError):   # ComfyUI imported without its server (scripts, some test runners)
-        logging.info("[AnimateDiff-Lightning] no ComfyUI server: the %s page is not served", PREFIX)
+    routes = server_routes(f"the {PREFIX} page")
+    if routes is None:
         return
     routes.get(PREFIX)(_redirect)
     routes.get(PREFIX + "/")(_page)

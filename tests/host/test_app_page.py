@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.chromium import CHROMIUM, Chromium
+from harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
 from harness.comfy_server import ComfyServer
 from tools.node_defs import REPO
-from workflows.client import WebSocket
 
 PAGE = "/adlightning/app"
 UPDATE = os.environ.get("ADL_UPDATE_SCREENSHOTS") == "1"
@@ -42,23 +41,6 @@ PLAYING_JS = """(() => { const el = document.querySelector('#player img, #player
   if (!el) return false;
   return el.tagName === 'IMG' ? el.complete && el.naturalWidth > 0
                               : !el.paused && el.readyState >= 2 && el.currentTime > 0; })()"""
-
-
-class Tab(Chromium):
-    """Another tab of a running Chromium: its own page target and DevTools connection, the same browser."""
-
-    def __init__(self, browser: Chromium):
-        port = int((browser.profile / "DevToolsActivePort").read_text().split()[0])
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
-        with urllib.request.urlopen(req, timeout=30) as r:
-            target = json.loads(r.read())
-        self.events, self._next_id = [], 0
-        self.ws = WebSocket("127.0.0.1", port, target["webSocketDebuggerUrl"].split(str(port), 1)[1], timeout=60)
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 def open_page(tab: Chromium, server) -> None:
@@ -97,17 +79,6 @@ def comfy_page_answers(server) -> float:
     return time.monotonic() - start
 
 
-def save_screenshot(tab: Chromium, path: Path) -> None:
-    from PIL import Image   # ComfyUI's own dependency, present wherever the host tier runs
-
-    raw = path.with_suffix(".raw.png")
-    tab.screenshot(raw)
-    image = Image.open(raw).convert("RGB")
-    raw.unlink()
-    image.thumbnail((1100, 1100), Image.LANCZOS)
-    image.quantize(256).save(path, optimize=True)
-
-
 def test_first_start_creates_the_model_folders_and_serves_the_page():
     """A bare ComfyUI (no model folders of ours, no models: cheap to start) with the pack: after its first start the
     folders the pack registers exist, and the page and its workflows are served, also under ComfyUI's /api prefix."""
@@ -133,9 +104,7 @@ def test_first_start_creates_the_model_folders_and_serves_the_page():
 def browser():
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser check not run")
-    with Chromium(width=1000, height=900, scale=1) as br:
-        br.call("Network.enable")
-        br.call("Network.setBlockedURLs", urls=["https://*", "wss://*"])
+    with offline_browser(1000, 900) as br:
         yield br
 
 
@@ -167,9 +136,9 @@ def test_page_generates_clips_in_two_tabs_and_shows_errors(server, browser, tmp_
     assert first["player"] != other["player"]
     assert first["strip"][0].startswith("a red fox") and other["strip"][0].startswith("a lighthouse")
     if UPDATE:
-        save_screenshot(browser, REPO / "docs" / "screenshots" / "app_page.png")
+        browser.save_page_png(REPO / "docs" / "screenshots" / "app_page.png", 1100)
     else:
-        save_screenshot(browser, tmp_path / "app_page.png")
+        browser.save_page_png(tmp_path / "app_page.png", 1100)
 
     # A file the server does not have (say, deleted after the page listed the files): ComfyUI's answer in the page.
     browser.evaluate("""(() => { const s = document.getElementById('motionModule');

@@ -3,7 +3,6 @@ row, as the race with the history showed itself in 4 of 11), the overrides in th
 workflow ComfyUI rejects reported per node and input, and a file the server lacks refused before queueing."""
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

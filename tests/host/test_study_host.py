@@ -23,12 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.chromium import CHROMIUM, Chromium
+from harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
 from harness.models import LIGHTNING_NAME, V2_NAME
 from study.stats import CRITERIA
 from study.store import left_sides
 from tools.node_defs import REPO
-from workflows.client import WebSocket
 
 PAGE = "/adlightning/study"
 STUDY = "host3"
@@ -47,37 +46,11 @@ def choice_for(pair_rank: int, criterion_rank: int) -> str:
     return ("left", "right", "tie", "left")[(pair_rank + criterion_rank) % 4]
 
 
-class Tab(Chromium):
-    """A tab of a running Chromium that can really be closed (its page target goes away, as when a user closes it)."""
-
-    def __init__(self, browser: Chromium):
-        self.port = int((browser.profile / "DevToolsActivePort").read_text().split()[0])
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/json/new?about:blank", method="PUT")
-        with urllib.request.urlopen(req, timeout=30) as r:
-            target = json.loads(r.read())
-        self.target, self.events, self._next_id = target["id"], [], 0
-        self.ws = WebSocket("127.0.0.1", self.port, target["webSocketDebuggerUrl"].split(str(self.port), 1)[1],
-                            timeout=60)
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-        self.call("Emulation.setDeviceMetricsOverride", width=1000, height=1000, deviceScaleFactor=1, mobile=False)
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        except OSError:
-            pass
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/close/{self.target}", timeout=30):
-            pass
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser check not run")
-    with Chromium(width=1000, height=1000, scale=1) as br:
-        br.call("Network.enable")
-        br.call("Network.setBlockedURLs", urls=["https://*", "wss://*"])
+    with offline_browser(1000, 1000) as br:
         yield br
 
 
@@ -199,17 +172,6 @@ def current_pair(tab: Chromium) -> str:
     return tab.evaluate("document.getElementById('pairLabel').textContent")
 
 
-def save_screenshot(tab: Chromium, path: Path) -> None:
-    from PIL import Image   # ComfyUI's own dependency, present wherever the host tier runs
-
-    raw = path.with_suffix(".raw.png")
-    tab.screenshot(raw)
-    image = Image.open(raw).convert("RGB")
-    raw.unlink()
-    image.thumbnail((1000, 1000), Image.LANCZOS)
-    image.quantize(256).save(path, optimize=True)
-
-
 def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, study, browser, tmp_path):
     shots = REPO / "docs" / "screenshots" if UPDATE else tmp_path
     tab = Tab(browser)
@@ -237,7 +199,7 @@ def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, 
     tab.wait_for("document.getElementById('pairLabel').textContent === 'pair 2 of 3'", 30, "the second pair")
     rate(tab, 1, CRITERIA[:3])
     half = pressed(tab)
-    save_screenshot(tab, shots / "study_page.png")
+    tab.save_page_png(shots / "study_page.png", 1000)
     tab.close()                                                         # the rater closes the tab midway
 
     tab = Tab(browser)                                                  # ... and comes back later
@@ -261,7 +223,7 @@ def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, 
                  "document.getElementById('chart').naturalWidth > 0", 60, "the report chart")
     assert tab.evaluate("document.getElementById('configs').textContent") == \
         "A: Lightning 4-step · B: AnimateDiff v2, 4 steps, cfg 7.5"
-    save_screenshot(tab, shots / "study_report.png")
+    tab.save_page_png(shots / "study_report.png", 1000)
     errors = [e for e in tab.console_errors() if PAGE in e]
     tab.close()
     assert errors == []
