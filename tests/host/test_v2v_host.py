@@ -147,8 +147,8 @@ def test_bad_inputs_name_the_input(server, source):
         for packet in stream.encode():
             out.mux(packet)
     api, _, _ = v2v_graph("no_frames.mp4")
-    # 0.14.1's Load Video accepts the file and the pack's node names the empty stream; 0.30's Load Video refuses it
-    # itself while validating the prompt, naming its 'file' input. Either way nothing is sampled.
+    # Core's Load Video (0.14.1 and 0.30 alike) refuses it while validating the prompt, naming its 'file' input; the
+    # pack's own message is for a video that opens but yields no frames to decode. Either way nothing is sampled.
     with pytest.raises(PromptFailed, match="input 'video': 'no_frames.mp4' has no frames|"
                                            "\"file - Invalid video file: no_frames.mp4\""):
         server.run(api)
