@@ -77,6 +77,10 @@ DIALOG_BOX_JS = "(() => { const b = document.querySelector('[role=dialog]').getB
 DIALOGS_JS = "[...document.querySelectorAll('[role=dialog]')].map(d => d.innerText)"
 
 
+# The missing-model toast's button on newer frontends (1.48), or undefined.
+VIEW_DETAILS_JS = "[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'View details')"
+
+
 def close_dialogs(br: Chromium) -> None:
     br.evaluate("[...document.querySelectorAll('[role=dialog] .p-dialog-close-button')].map(b => b.click()).length")
     br.wait_for(f"{DIALOGS_JS}.length === 0", 10, "the dialog to close")
@@ -237,13 +241,22 @@ def test_missing_motion_module_is_offered_for_download(page, shots):
     loader = next(k for k, v in api.items() if v["class_type"] == "ADLightning_LoadMotionModule")
     api[loader]["inputs"]["model_name"] = "animatediff_lightning_2step_comfyui.safetensors"
     load(page, "missing_model", api_to_ui("missing_model", api, all_defs()))
-    page.wait_for(f"{DIALOGS_JS}.some(t => t.includes('Missing Models'))", 30, "the missing-models dialog")
-    text = next(t for t in page.evaluate(DIALOGS_JS) if "Missing Models" in t)
-    assert "animatediff_models / animatediff_lightning_2step_comfyui.safetensors" in text
-    assert "Download" in text and "Copy URL" in text, text
+    page.wait_for(f"{DIALOGS_JS}.some(t => t.includes('Missing Models')) || {VIEW_DETAILS_JS} !== undefined", 30,
+                  "the missing-models dialog (or, on newer frontends, its toast)")
+    dialogs = [t for t in page.evaluate(DIALOGS_JS) if "Missing Models" in t]
+    if dialogs:   # frontend 1.39 (ComfyUI 0.14.1): a dialog, "folder / file" with Download and Copy URL
+        text = dialogs[0]
+        assert "animatediff_models / animatediff_lightning_2step_comfyui.safetensors" in text
+        assert "Download" in text and "Copy URL" in text, text
+        save_screenshot(page, shots, "missing_model_download", DIALOG_BOX_JS)
+        close_dialogs(page)
+    else:         # frontend 1.48 (ComfyUI 0.30): a toast naming the file; View details opens the Errors panel
+        page.evaluate(f"{VIEW_DETAILS_JS}.click(), true")
+        page.wait_for("document.body.innerText.includes('Missing Models')", 30, "the Errors panel's Missing Models")
+        text = page.evaluate("document.body.innerText")
+        text = text[text.index("Missing Models"):][:600]
+        assert "animatediff_lightning_2step_comfyui.safetensors\nanimatediff_models\nDownload" in text, text
     assert "Invalid directory" not in text and "not allowed" not in text and "Only allowed" not in text
-    save_screenshot(page, shots, "missing_model_download", DIALOG_BOX_JS)
-    close_dialogs(page)
     assert page.evaluate(DIALOGS_JS) == []
     assert our_errors(page) == [] and exceptions(page) == []
 
