@@ -33,7 +33,9 @@ from tools.ui_workflow import api_to_ui
 UI_NAMES = sorted(p.stem for p in (REPO / "workflows").glob("*.json"))
 EXTENSION_URL = f"/extensions/{PACK_DIR_NAME}/"
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False,
-            "Comfy.Workflow.ShowMissingModelsWarning": True, "Comfy.Validation.Workflows": True}
+            "Comfy.Workflow.ShowMissingModelsWarning": True, "Comfy.Validation.Workflows": True,
+            # Text at any zoom: a wide graph (v2v) fits the screenshot only below the zoom where nodes lose it.
+            "LiteGraph.Canvas.MinFontSizeForLOD": 0}
 UPDATE = os.environ.get("ADL_UPDATE_SCREENSHOTS") == "1"
 
 # Runs in the page after a workflow is loaded: what the frontend would show as missing or red.
