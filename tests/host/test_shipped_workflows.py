@@ -27,8 +27,21 @@ def without_model_files(entries: dict) -> dict:
     return entries
 
 
+def without_newer_fields(entries: dict, dump: dict) -> dict:
+    """The dump is made on the oldest core. A newer core's serializer adds fields to every node (0.30:
+    essentials_category, has_intermediate_output); the pack sets none of them, so they must be empty, and are
+    dropped before comparing."""
+    known = set().union(*(entry.keys() for entry in dump.values()))
+    for name, entry in entries.items():
+        for key in set(entry) - known:
+            assert entry[key] in (None, False, "", [], {}), f"{name}.{key} = {entry[key]!r}: set by the pack?"
+            del entry[key]
+    return entries
+
+
 def test_pack_object_info_dump_is_current(server):
-    live = without_model_files(pack_entries(server.get("/object_info")))
+    dump = json.loads(PACK_DUMP.read_text())
+    live = without_newer_fields(without_model_files(pack_entries(server.get("/object_info"))), dump)
     assert dump_text(live) == PACK_DUMP.read_text(), \
         "tests/fixtures/pack_object_info.json is stale: run python -m tools.refresh_pack_object_info"
 
