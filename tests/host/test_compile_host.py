@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 
+from harness.comfy_server import server_env
 from tests.host.conftest import REPO, comfy_path
 
 
 def test_patched_unet_compiles_as_one_graph():
     comfy = comfy_path()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (comfy, os.environ.get("PYTHONPATH")) if p)}
+    env = server_env(sys.executable)   # with the torchaudio stand-in where it is asked for and needed (0.30)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (comfy, env.get("PYTHONPATH")) if p)
     run = subprocess.run([sys.executable, str(REPO / "tests" / "host" / "compile_probe.py")], cwd=comfy, env=env,
                          capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-4000:]
