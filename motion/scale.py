@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -75,12 +76,19 @@ class MotionScale:
         return scales
 
 
+@lru_cache(maxsize=64)
+def _clip_table(scale: MotionScale, frames: int) -> tuple[float, ...]:
+    # window_scales runs in each of the 21 temporal modules of every UNet call; the table only changes with the
+    # MODEL's scale (frozen, hashable) and the clip length, so it is computed once per pair.
+    return tuple(scale.per_frame(frames))
+
+
 def window_scales(scale: MotionScale, frames: int, window_indices=None, total_frames=None) -> list[float]:
     """Scales of the `frames` frames a temporal module sees: a context window's own frames of the whole clip
     (window_indices, total_frames), else frames 0..frames-1 of a clip that is just this batch."""
     if window_indices is None or len(window_indices) != frames:
-        return scale.per_frame(frames)
-    table = scale.per_frame(total_frames or (max(window_indices) + 1))
+        return list(_clip_table(scale, frames))
+    table = _clip_table(scale, total_frames or (max(window_indices) + 1))
     return [table[i] for i in window_indices]
 
 
