@@ -136,7 +136,7 @@ def memory(server: ComfyServer, reset: bool = False) -> dict | None:
     try:
         if reset:
             status, answer = server.post("/adlightning/memory/reset", {})
-            if status == 404:
+            if status in (404, 405):   # no such route: a pack version from before it, or another server
                 return None
             if status != 200:
                 raise RuntimeError(f"/adlightning/memory/reset answered {status}: {answer}")

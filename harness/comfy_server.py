@@ -124,7 +124,11 @@ class ComfyServer:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+            body = e.read() or b"{}"
+            try:
+                return e.code, json.loads(body)
+            except ValueError:   # aiohttp's own answers (404, 405 for a route the server lacks) are plain text
+                return e.code, {"error": body.decode(errors="replace")}
 
     def queue(self, prompt: dict, client_id: str | None = None) -> dict:
         """POST /prompt; returns the server's answer (prompt_id, node_errors) or raises PromptFailed. client_id: the
