@@ -146,28 +146,49 @@ def memory(server: ComfyServer, reset: bool = False) -> dict | None:
         return None
 
 
-def run_graph(server: ComfyServer, events: Events, label: str, api: dict, warmup: int, runs: int,
-              timeout: float) -> list[dict]:
-    results = []
-    for i in range(warmup + runs):
-        prompt = apply_overrides(api, seed=1000 + i)   # a new seed: ComfyUI really samples, loaders stay cached
-        memory(server, reset=True)
-        server.reset_peak_rss()
-        start = time.perf_counter()
-        prompt_id = server.queue(prompt, events.client_id)["prompt_id"]
-        end, kind = events.wait_end(prompt_id, timeout)
-        if kind != "execution_success":
-            server.wait(prompt_id)   # raises PromptFailed with ComfyUI's error message
-            raise PromptFailed(f"{label}: prompt ended with {kind}", {})
-        vram = memory(server) or {}
-        result = {"graph": label, "run": i - warmup, "warmup": i < warmup, "wall_s": end - start,
-                  "nodes": [(node, prompt[node]["class_type"], s) for node, s in events.node_seconds(prompt_id)],
-                  "peak_vram": vram.get("peak_allocated"), "peak_vram_reserved": vram.get("peak_reserved"),
-                  "peak_rss": server.peak_rss_bytes()}
-        results.append(result)
-        print(f"  {label} {'warm-up' if result['warmup'] else 'run'} {i + 1 - warmup if i >= warmup else i + 1}: "
-              f"{result['wall_s']:.2f} s", flush=True)
+def run_once(server: ComfyServer, events: Events, label: str, api: dict, i: int, warmup: int,
+             timeout: float) -> dict:
+    """Run i of a graph (the first `warmup` are warm-ups), timed."""
+    prompt = apply_overrides(api, seed=1000 + i)   # a new seed: ComfyUI really samples, loaders stay cached
+    memory(server, reset=True)
+    server.reset_peak_rss()
+    start = time.perf_counter()
+    prompt_id = server.queue(prompt, events.client_id)["prompt_id"]
+    end, kind = events.wait_end(prompt_id, timeout)
+    if kind != "execution_success":
+        server.wait(prompt_id)   # raises PromptFailed with ComfyUI's error message
+        raise PromptFailed(f"{label}: prompt ended with {kind}", {})
+    vram = memory(server) or {}
+    result = {"graph": label, "run": i - warmup, "warmup": i < warmup, "wall_s": end - start,
+              "nodes": [(node, prompt[node]["class_type"], s) for node, s in events.node_seconds(prompt_id)],
+              "peak_vram": vram.get("peak_allocated"), "peak_vram_reserved": vram.get("peak_reserved"),
+              "peak_rss": server.peak_rss_bytes()}
+    print(f"  {label} {'warm-up' if result['warmup'] else 'run'} {i + 1 - warmup if i >= warmup else i + 1}: "
+          f"{result['wall_s']:.2f} s", flush=True)
+    return result
+
+
+def run_all(server: ComfyServer, events: Events, prompts: dict, warmup: int, runs: int, timeout: float,
+            interleave: bool) -> dict[str, list[dict]]:
+    """{label: results}. Graph after graph, or with `interleave` every graph's warm-ups first and then the timed
+    runs in rounds (run 1 of each graph, run 2 of each, ...), so a drift in the machine's load hits every graph
+    alike and a round's graphs can be compared with each other."""
+    results: dict[str, list[dict]] = {label: [] for label in prompts}
+    if not interleave:
+        for label, api in prompts.items():
+            results[label] = [run_once(server, events, label, api, i, warmup, timeout) for i in range(warmup + runs)]
+        return results
+    for label, api in prompts.items():
+        results[label] = [run_once(server, events, label, api, i, warmup, timeout) for i in range(warmup)]
+    for i in range(warmup, warmup + runs):
+        for label, api in prompts.items():
+            results[label].append(run_once(server, events, label, api, i, warmup, timeout))
     return results
+
+
+def sampler_seconds(api: dict, results: list[dict]) -> list[float]:
+    """The sampler node's seconds in each timed run, in run order."""
+    return [s for r in results if not r["warmup"] for node, _, s in r["nodes"] if node == sampler_id(api)]
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -206,7 +227,7 @@ def summarize(label: str, api: dict, results: list[dict]) -> dict:
           + (f"   (first run, loading models: {first[0]:.2f} s)" if first else ""))
     print(f"  peak VRAM {max(vram) / GiB:.2f} GiB allocated, {max(reserved) / GiB:.2f} GiB reserved" if vram else
           "  peak VRAM: n/a (CPU run)", f"  peak RSS {rss / GiB:.2f} GiB", sep="\n")
-    sampler = [s for r in runs for node, _, s in r["nodes"] if node == sampler_id(api)]
+    sampler = sampler_seconds(api, results)
     return {"label": label, "frames": frames, "wall": wall, "columns": columns, "first": first[0] if first else None,
             "sampler": statistics.median(sampler) if sampler else None,
             "vram": max(vram) if vram else None, "rss": rss}
@@ -270,6 +291,9 @@ def main(argv=None) -> int:
                              "free memory while ComfyUI runs")
     parser.add_argument("--compile", nargs="?", const="inductor", choices=("inductor", "cudagraphs"),
                         help="insert core's TorchCompileModel (default backend inductor) before each sampler")
+    parser.add_argument("--interleave", action="store_true",
+                        help="timed runs in rounds over the graphs instead of graph after graph (steadier ratios "
+                             "on a machine whose load drifts)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     parser.add_argument("--json-out", help="append one JSON line per timed run to this file")
     parser.add_argument("--comfy-arg", action="append", default=[], help="extra ComfyUI argument (repeatable)")
@@ -307,12 +331,12 @@ def main(argv=None) -> int:
         if device.get("free") is not None:
             print(f"the server sees {device['free'] / GiB:.2f} GiB of {device['total'] / GiB:.2f} GiB free", flush=True)
         events = Events(server, "adl-e2e")
+        every = run_all(server, events, prompts, args.warmup, args.runs, args.timeout, args.interleave)
         for label, api in prompts.items():
-            results = run_graph(server, events, label, api, args.warmup, args.runs, args.timeout)
-            rows.append(summarize(label, api, results))
+            rows.append(summarize(label, api, every[label]))
             if args.json_out:
                 with open(args.json_out, "a") as f:
-                    for r in results:
+                    for r in every[label]:
                         f.write(json.dumps({**r, "device": where, "size": args.size, "compile": args.compile}) + "\n")
     except Exception:
         print(server.log()[-3000:], file=sys.stderr)
@@ -327,6 +351,11 @@ def main(argv=None) -> int:
         print(f"\nmotion-module overhead: sampler x{motion['sampler'] / plain['sampler']:.2f} "
               f"({motion['sampler']:.3f} s with, {plain['sampler']:.3f} s without), "
               f"end to end x{motion['wall'][0] / plain['wall'][0]:.2f}")
+        if args.interleave:
+            pairs = [m / p for m, p in zip(sampler_seconds(prompts["t2v_lightning"], every["t2v_lightning"]),
+                                           sampler_seconds(prompts["plain"], every["plain"]))]
+            print(f"per round (same-round sampler ratio): median x{statistics.median(pairs):.2f}, "
+                  f"min x{min(pairs):.2f}, max x{max(pairs):.2f} over {len(pairs)} rounds")
     return 0
 
 
