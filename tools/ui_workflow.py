@@ -54,6 +54,15 @@ SLOT_HEIGHT = 22
 WIDGET_HEIGHT = 26
 MULTILINE_HEIGHT = 110
 TITLE_HEIGHT = 34
+# The frontend widens a node to its title (measured on frontend 1.39: 43 characters -> 327 px, 57 -> 427 px); a bit
+# more per character here, so a node is never wider on the page than its column.
+TITLE_CHAR_WIDTH = 8
+TITLE_PADDING = 10
+# Room the page adds below a node's widgets once it runs in the page: the preview of an upload widget's file (Load
+# Video grew from 82 to 287 px with the v2v source selected) and the text our extension writes into the Context
+# Windows node (its window layout: up to five lines).
+UPLOAD_PREVIEW_HEIGHT = 220
+EXTENSION_TEXT_HEIGHT = {"ADLightning_ContextOptions": 90}
 
 
 class WorkflowError(ValueError):
@@ -97,7 +106,8 @@ def depths(api: dict) -> dict[str, int]:
     return memo
 
 
-def node_size(class_type: str, defn: dict) -> list[int]:
+def node_size(class_type: str, defn: dict, title: str = "") -> list[int]:
+    """[width, height] that holds what the page will draw: slots, widgets, the title, previews."""
     sockets = sum(1 for _, spec in ordered_inputs(defn) if not is_widget(spec))
     rows = max(sockets, len(defn["output"]))
     height = TITLE_HEIGHT + SLOT_HEIGHT * rows
@@ -113,8 +123,13 @@ def node_size(class_type: str, defn: dict) -> list[int]:
             width = 400
         if not options.get("multiline") and name.endswith("_name"):
             width = max(width, 380)   # model-file combos: room for the whole official file name
+        if options.get("image_upload") or options.get("video_upload"):
+            height += UPLOAD_PREVIEW_HEIGHT
+    height += EXTENSION_TEXT_HEIGHT.get(class_type, 0)
     if defn.get("output_node"):
         width, height = 380, max(height, 420)   # room for the animated preview the node shows after a run
+    title = title or defn.get("display_name") or class_type
+    width = max(width, -(-(TITLE_CHAR_WIDTH * len(title) + TITLE_PADDING) // 10) * 10)
     return [width, height]
 
 
@@ -212,12 +227,13 @@ def api_to_ui(name: str, api: dict, defs: dict) -> dict:
                 manual_models.extend(m for m in note_models if m not in manual_models)
             if not properties["models"]:
                 del properties["models"]
-        ui = {"id": ids[key], "type": node["class_type"], "pos": [0, 0], "size": node_size(node["class_type"], defn),
+        title = node.get("_meta", {}).get("title")
+        ui = {"id": ids[key], "type": node["class_type"], "pos": [0, 0],
+              "size": node_size(node["class_type"], defn, title or ""),
               "flags": {}, "order": 0, "mode": 0, "inputs": ui_inputs,
               "outputs": [{"name": out_name, "type": out_type, "slot_index": i, "links": []}
                           for i, (out_type, out_name) in enumerate(zip(defn["output"], defn["output_name"]))],
               "properties": properties, "widgets_values": values}
-        title = node.get("_meta", {}).get("title")
         if title and title != defn.get("display_name"):
             ui["title"] = title
         nodes[key] = ui

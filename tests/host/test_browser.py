@@ -72,6 +72,9 @@ GRAPH_BOX_JS = """(() => {
   return [Math.max(r.left, r.left + x0 - m), Math.max(r.top, r.top + y0 - m),
           Math.min(r.right, r.left + x1 + m), Math.min(r.bottom, r.top + y1 + m)];
 })()"""
+# Every node's box as drawn (title bar included), in graph units.
+NODE_BOXES_JS = """app.graph.nodes.map(n => [n.title || n.type, n.pos[0], n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT,
+    n.pos[0] + n.size[0], n.pos[1] + n.size[1]])"""
 DIALOG_BOX_JS = "(() => { const b = document.querySelector('[role=dialog]').getBoundingClientRect();" \
                 " return [b.left, b.top, b.right, b.bottom]; })()"
 
@@ -129,6 +132,23 @@ def page(server):
 def load(br: Chromium, name: str, ui: dict) -> None:
     br.evaluate(f"app.loadGraphData({json.dumps(ui)}, true, true, {json.dumps(name)}).then(() => true)")
     br.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def settled_boxes(br: Chromium, timeout: float = 15) -> list:
+    """Node boxes once the page stops resizing nodes (a Load Video grows when its preview arrives)."""
+    boxes, deadline = br.evaluate(NODE_BOXES_JS), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = br.evaluate(NODE_BOXES_JS)
+        if now == boxes:
+            break
+        boxes = now
+    return boxes
+
+
+def overlapping(boxes: list) -> list[tuple[str, str]]:
+    return [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
 
 
 def our_errors(br: Chromium) -> list[str]:
@@ -217,6 +237,9 @@ def test_workflow_loads_cleanly(page, shots, name):
     steps = page.evaluate("""app.graph.nodes.filter(n => ['ADLightning_Sampler', 'ADLightning_Schedule']
         .includes(n.type)).map(n => n.widgets.find(w => w.name === 'steps').label)""")
     assert steps and all(label.startswith("steps") for label in steps)
+    # tools/ui_workflow.py lays the graph out without a page; as the page draws it (titles, previews, our
+    # extension's text), no node may cover another.
+    assert overlapping(settled_boxes(page)) == [], "nodes overlap on the page"
     save_screenshot(page, shots, name, thumbnail=True)
     assert our_errors(page) == []
     assert exceptions(page) == []
