@@ -6,7 +6,9 @@
 # Env: W=/tmp/w SITE=/tmp/site OUT=/tmp/gpuout PY=python3 RUNS=3 SIZE=512 FRAMES=16 GRAPHS=(all) SMALL=1 (the 12 GiB
 # check; 0 skips)
 # COMPILE=0 (1 adds plain + t2v_lightning behind core's TorchCompileModel; several minutes of compiling).
-# Writes $OUT/e2e.txt, e2e_12gb.txt, motion_module.txt (+ .jsonl). Every step has a timeout; a failed step does not
+# DYNVRAM=1: on a ComfyUI with dynamic VRAM (0.30: on by default on NVIDIA), plain + t2v_lightning in rounds with it
+# and with --disable-dynamic-vram, so the sampler's cost on 0.30 is split between core's loading and the pack.
+# Writes $OUT/e2e.txt, e2e_12gb.txt, motion_module.txt, e2e_dynvram_{on,off}.txt (+ .jsonl). Every step has a timeout; a failed step does not
 # stop the next.
 set -u
 W=${W:-/tmp/w}; SITE=${SITE:-/tmp/site}; O=${OUT:-/tmp/gpuout}; PY=${PY:-python3}
@@ -28,6 +30,15 @@ fi
 stamp "motion module alone, ${SIZE}px (fp16 on CUDA), cfg 1 and 2"
 { timeout 120 "$PY" benchmarks/motion_module.py --size "$SIZE" --profile
   timeout 60 "$PY" benchmarks/motion_module.py --size "$SIZE" --conds 2; } 2>&1 | tee "$O/motion_module.txt" | head -30
+if [ "${DYNVRAM:-1}" != 0 ] && grep -q -- "--disable-dynamic-vram" "$W/ComfyUI/comfy/cli_args.py"; then
+  for mode in on off; do
+    stamp "dynamic VRAM $mode: plain vs t2v_lightning in rounds"
+    extra=(); [ "$mode" = off ] && extra=(--comfy-arg=--disable-dynamic-vram)
+    timeout 240 "${E2E[@]}" "${extra[@]}" --size "$SIZE" --frames "$FRAMES" --runs "$RUNS" --interleave \
+      --graphs plain,t2v_lightning --json-out "$O/e2e_dynvram_$mode.jsonl" 2>&1 | tee "$O/e2e_dynvram_$mode.txt" \
+      | tail -8 || true
+  done
+fi
 if [ "${COMPILE:-0}" != 0 ]; then
   stamp "TorchCompileModel (inductor)"
   timeout 600 "${E2E[@]}" --size "$SIZE" --frames "$FRAMES" --runs "$RUNS" --graphs plain,t2v_lightning --compile \
