@@ -8,6 +8,8 @@ listing the model files. Everything is derived deterministically, so rebuilding 
 """
 from __future__ import annotations
 
+import math
+
 import tomllib
 import uuid
 
@@ -54,10 +56,11 @@ SLOT_HEIGHT = 22
 WIDGET_HEIGHT = 26
 MULTILINE_HEIGHT = 110
 TITLE_HEIGHT = 34
-# The frontend widens a node to its title (measured on frontend 1.39: 43 characters -> 327 px, 57 -> 427 px); a bit
-# more per character here, so a node is never wider on the page than its column.
-TITLE_CHAR_WIDTH = 8
-TITLE_PADDING = 10
+# The frontend widens a node to its title (measured on frontend 1.39: 43 characters -> 327 px, 57 -> 427 px) but
+# cuts the title short with "..." before that (a 320 px node shows about 32 characters). Room for the whole title
+# here, which also keeps a node from growing past its column on the page.
+TITLE_CHAR_WIDTH = 8.5
+TITLE_PADDING = 60
 # Room the page adds below a node's widgets once it runs in the page: the preview of an upload widget's file (Load
 # Video grew from 82 to 287 px with the v2v source selected) and the text our extension writes into the Context
 # Windows node (its window layout: up to five lines).
@@ -129,7 +132,7 @@ def node_size(class_type: str, defn: dict, title: str = "") -> list[int]:
     if defn.get("output_node"):
         width, height = 380, max(height, 420)   # room for the animated preview the node shows after a run
     title = title or defn.get("display_name") or class_type
-    width = max(width, -(-(TITLE_CHAR_WIDTH * len(title) + TITLE_PADDING) // 10) * 10)
+    width = max(width, math.ceil((TITLE_CHAR_WIDTH * len(title) + TITLE_PADDING) / 10) * 10)
     return [width, height]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tools.node_defs import CORE_VERSIONS, REPO, all_defs, is_widget, ordered_inputs, widget_slots
 from tools.ui_to_api import ui_to_api
-from tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui
+from tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui, node_size
 
 WORKFLOWS = REPO / "workflows"
 API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
@@ -246,6 +246,17 @@ def test_download_rule_matches_the_frontend():
                                         "RealESRGAN_x2plus.pth", "RealESRGAN_x2plus.pth")
     assert not frontend_offers_download("https://huggingface.co/guoyww/animatediff/resolve/main/v2_lora_ZoomIn.ckpt",
                                         "v2_lora_ZoomIn.ckpt")
+
+
+def test_node_size_leaves_room_for_what_the_page_draws(generator_defs):
+    """Sizes the frontend grew nodes to on frontend 1.39 (ComfyUI 0.14.1); the browser check asserts no overlap."""
+    sampler = generator_defs["ADLightning_Sampler"]
+    assert node_size("ADLightning_Sampler", sampler, "Lightning Sampler (denoise 0.75: timesteps 749, 499, 249)")[0] \
+        >= 427
+    assert node_size("ADLightning_Sampler", sampler, "Lightning Sampler")[0] == 320
+    assert node_size("LoadVideo", generator_defs["LoadVideo"])[1] >= 287   # with its video preview
+    context = generator_defs["ADLightning_ContextOptions"]
+    assert node_size("ADLightning_ContextOptions", context)[1] >= 222   # with the extension's window text
 
 
 def test_generator_rejects_unknown_model_files(generator_defs):
