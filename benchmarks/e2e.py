@@ -147,9 +147,11 @@ def memory(server: ComfyServer, reset: bool = False) -> dict | None:
 
 
 def run_once(server: ComfyServer, events: Events, label: str, api: dict, i: int, warmup: int,
-             timeout: float) -> dict:
-    """Run i of a graph (the first `warmup` are warm-ups), timed."""
-    prompt = apply_overrides(api, seed=1000 + i)   # a new seed: ComfyUI really samples, loaders stay cached
+             timeout: float, switch: bool = False) -> dict:
+    """Run i of a graph (the first `warmup` are warm-ups), timed. `switch`: the untimed run that follows another
+    graph in --interleave rounds (ComfyUI swaps the patched model in: a cost graph-after-graph runs do not pay)."""
+    # A new seed every run: ComfyUI really samples, loaders stay cached.
+    prompt = apply_overrides(api, seed=1000 + i + (5000 if switch else 0))
     memory(server, reset=True)
     server.reset_peak_rss()
     start = time.perf_counter()
@@ -159,12 +161,13 @@ def run_once(server: ComfyServer, events: Events, label: str, api: dict, i: int,
         server.wait(prompt_id)   # raises PromptFailed with ComfyUI's error message
         raise PromptFailed(f"{label}: prompt ended with {kind}", {})
     vram = memory(server) or {}
-    result = {"graph": label, "run": i - warmup, "warmup": i < warmup, "wall_s": end - start,
+    result = {"graph": label, "run": i - warmup, "warmup": i < warmup or switch, "switch": switch,
+              "wall_s": end - start,
               "nodes": [(node, prompt[node]["class_type"], s) for node, s in events.node_seconds(prompt_id)],
               "peak_vram": vram.get("peak_allocated"), "peak_vram_reserved": vram.get("peak_reserved"),
               "peak_rss": server.peak_rss_bytes()}
-    print(f"  {label} {'warm-up' if result['warmup'] else 'run'} {i + 1 - warmup if i >= warmup else i + 1}: "
-          f"{result['wall_s']:.2f} s", flush=True)
+    what = "after switching" if switch else "warm-up" if result["warmup"] else "run"
+    print(f"  {label} {what} {i + 1 - warmup if i >= warmup else i + 1}: {result['wall_s']:.2f} s", flush=True)
     return result
 
 
@@ -172,7 +175,9 @@ def run_all(server: ComfyServer, events: Events, prompts: dict, warmup: int, run
             interleave: bool) -> dict[str, list[dict]]:
     """{label: results}. Graph after graph, or with `interleave` every graph's warm-ups first and then the timed
     runs in rounds (run 1 of each graph, run 2 of each, ...), so a drift in the machine's load hits every graph
-    alike and a round's graphs can be compared with each other."""
+    alike and a round's graphs can be compared with each other. In a round each graph first runs once untimed
+    (`switch`): the first run after another graph pays for ComfyUI swapping the patched model in, which repeated
+    runs of one graph, the usual case, do not; the summary prints what that run's sampler took."""
     results: dict[str, list[dict]] = {label: [] for label in prompts}
     if not interleave:
         for label, api in prompts.items():
@@ -182,6 +187,7 @@ def run_all(server: ComfyServer, events: Events, prompts: dict, warmup: int, run
         results[label] = [run_once(server, events, label, api, i, warmup, timeout) for i in range(warmup)]
     for i in range(warmup, warmup + runs):
         for label, api in prompts.items():
+            results[label].append(run_once(server, events, label, api, i, warmup, timeout, switch=True))
             results[label].append(run_once(server, events, label, api, i, warmup, timeout))
     return results
 
@@ -204,7 +210,7 @@ def column_of(class_type: str) -> str | None:
 
 def summarize(label: str, api: dict, results: list[dict]) -> dict:
     runs = [r for r in results if not r["warmup"]]
-    first = [r["wall_s"] for r in results if r["warmup"]][:1]
+    first = [r["wall_s"] for r in results if r["warmup"] and not r.get("switch")][:1]
     per_node: dict[tuple[str, str], list[float]] = {}
     for r in runs:
         for node, class_type, s in r["nodes"]:
@@ -356,6 +362,12 @@ def main(argv=None) -> int:
                                            sampler_seconds(prompts["plain"], every["plain"]))]
             print(f"per round (same-round sampler ratio): median x{statistics.median(pairs):.2f}, "
                   f"min x{min(pairs):.2f}, max x{max(pairs):.2f} over {len(pairs)} rounds")
+            for label, api in prompts.items():
+                switched = [s for r in every[label] if r.get("switch") for node, _, s in r["nodes"]
+                            if node == sampler_id(api)]
+                if switched:
+                    print(f"{label}: sampler {statistics.median(switched):.3f} s in the run after another graph "
+                          f"(median), {statistics.median(sampler_seconds(api, every[label])):.3f} s in the next")
     return 0
 
 
