@@ -2,10 +2,13 @@
 weights) timed plain and then with the pack's 21 temporal modules inserted by the pack's own code.
 
     PYTHONPATH=/path/to/ComfyUI python benchmarks/unet_ratio.py [--size 64] [--frames 16] [--conds 1] [--reps 3]
+                                                                 [--flops]
 
 CPU: CPU time of one thread (steady on a busy machine, unlike wall time); CUDA (fp16): wall time between
 synchronisations. This is the core of the sampler ratio benchmarks/e2e.py reports (a sampler step is one UNet pass
 per cond); what e2e adds on top is ComfyUI's per-step work, the same with and without the module.
+--flops also counts the floating-point operations of each pass (torch's FlopCounterMode: matrix products,
+convolutions and attention): the ratio a FLOP-bound device cannot beat without doing less arithmetic.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--conds", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--flops", action="store_true", help="also count each pass's floating-point operations")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
@@ -59,9 +63,20 @@ def main(argv=None) -> int:
                     times.append(time.process_time() - start)
         return statistics.median(times)
 
+    def flops() -> int:
+        from torch.utils.flop_counter import FlopCounterMode
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            unet(x, t, context, transformer_options=options)
+        return counter.get_total_flops()
+
     plain = timed()
+    plain_flops = flops() if args.flops else None
     patched_unet.insert(unet, motion)
     with_motion = timed()
+    if args.flops:
+        motion_flops = flops()
+        print(f"FLOPs of one UNet pass: plain {plain_flops / 1e9:.1f} G, with the motion module {motion_flops / 1e9:.1f} G,"
+              f" x{motion_flops / plain_flops:.2f}")
     clock = "CPU time of 1 thread" if device.type == "cpu" else "wall"
     print(f"UNet pass, {args.size}x{args.size}, {args.frames} frames x {args.conds} cond(s), {device.type} "
           f"{str(dtype).replace('torch.', '')} ({clock}, median of {args.reps}): plain {plain:.3f} s, with the motion "
