@@ -7,7 +7,9 @@ Fixture model files are random-weight, full-size, made once and cached outside t
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,22 @@ def comfy_path() -> str:
         pytest.skip("COMFYUI_PATH is not set: host tier (real ComfyUI) not run. See README, 'Testing'.")
     if not (Path(path) / "main.py").is_file():
         pytest.fail(f"COMFYUI_PATH={path} has no main.py; point it at a ComfyUI checkout")
+    return path
+
+
+def import_comfy_in_process() -> str:
+    """Make ComfyUI's modules importable in the test process (canaries that need no server) and return its path:
+    ComfyUI goes after the repo on sys.path (the repo's nodes/ package shares a name with ComfyUI's nodes.py), the
+    torchaudio stand-in too where torchaudio does not import (0.30's latent_preview -> comfy.sd imports it; README,
+    'Testing'), and ComfyUI is told it runs on the CPU (model_management probes for a GPU when first imported)."""
+    path = comfy_path()
+    if path not in sys.path:
+        sys.path.append(path)
+    stub = os.environ.get("ADL_TORCHAUDIO_STUB")
+    if stub and stub not in sys.path and importlib.util.find_spec("torchaudio") is None:
+        sys.path.append(stub)
+    import comfy.cli_args
+    comfy.cli_args.args.cpu = True
     return path
 
 

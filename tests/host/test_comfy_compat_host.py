@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +17,7 @@ from harness.comfy_server import REPO
 from harness.make_sd15 import SD15_UNET, fill_random
 from motion.frame_norm import clip_wide
 from samplers.cond_frames import resize_cond_item
-from tests.host.conftest import comfy_path
+from tests.host.conftest import comfy_path, import_comfy_in_process
 
 # AnimateDiff's SD1.5 placements: (block, index) -> (index where the motion module goes, channels there)
 PLACEMENTS = {("input", 1): (2, 320), ("input", 2): (2, 320), ("input", 4): (2, 640), ("input", 5): (2, 640),
@@ -36,11 +35,7 @@ def changed(entry: str, what: str) -> str:
 
 @pytest.fixture(scope="module")
 def cc():
-    path = comfy_path()
-    if path not in sys.path:
-        sys.path.append(path)   # after the repo, whose nodes/ package shares a name with ComfyUI's nodes.py
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True   # model_management probes for a GPU when first imported
+    import_comfy_in_process()
     spec = importlib.util.spec_from_file_location("adlightning_comfy_compat", REPO / "nodes" / "comfy_compat.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

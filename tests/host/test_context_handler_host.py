@@ -8,7 +8,6 @@ records what core passes it. This is the canary for core changes to how windows 
 """
 import importlib
 import importlib.util
-import os
 import sys
 import types
 from types import SimpleNamespace
@@ -16,21 +15,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.host.conftest import REPO, comfy_path
+from tests.host.conftest import REPO, import_comfy_in_process
 
 PACKAGE = "adlightning_pack_under_test"   # the repo as ComfyUI sees it: a package, so nodes/ can import ../samplers
 
 
 @pytest.fixture(scope="module")
 def handler_module():
-    path = comfy_path()
-    if path not in sys.path:
-        sys.path.append(path)   # after the repo, whose nodes/ package shares a name with ComfyUI's nodes.py
-    stub = os.environ.get("ADL_TORCHAUDIO_STUB")
-    if stub and importlib.util.find_spec("torchaudio") is None:
-        sys.path.append(stub)   # 0.30's latent_preview -> comfy.sd imports torchaudio (README, "Testing")
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True   # model_management probes for a GPU when first imported
+    import_comfy_in_process()
     # The pack's package without running its __init__ files (those register nodes with a running ComfyUI).
     for name, folder in ((PACKAGE, REPO), (f"{PACKAGE}.nodes", REPO / "nodes")):
         module = types.ModuleType(name)

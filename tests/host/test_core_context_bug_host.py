@@ -7,23 +7,18 @@ COMFYUI_PATH holds; each test prints which behaviour it saw (pytest -rP shows it
   The pack sets the attribute to False on its handler (nodes/context_handler.py), which must give 0.14.1's windows.
 Runs core's handler in this process (CPU), no model files.
 """
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from samplers.cond_frames import resize_cond_item
-from tests.host.conftest import comfy_path
+from tests.host.conftest import import_comfy_in_process
 
 
 @pytest.fixture(scope="module")
 def cw():
-    path = comfy_path()
-    if path not in sys.path:
-        sys.path.append(path)   # after the repo, whose nodes/ package shares a name with ComfyUI's nodes.py
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True   # model_management probes for a GPU when first imported
+    import_comfy_in_process()
     import comfy.context_windows
     return comfy.context_windows
 
