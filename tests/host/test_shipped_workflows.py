@@ -40,9 +40,9 @@ def without_newer_fields(entries: dict, dump: dict) -> dict:
 
 
 def test_pack_object_info_dump_is_current(server):
-    dump = json.loads(PACK_DUMP.read_text())
-    live = without_newer_fields(without_model_files(pack_entries(server.get("/object_info"))), dump)
-    assert dump_text(live) == PACK_DUMP.read_text(), \
+    text = PACK_DUMP.read_text()
+    live = without_newer_fields(without_model_files(pack_entries(server.get("/object_info"))), json.loads(text))
+    assert dump_text(live) == text, \
         "tests/fixtures/pack_object_info.json is stale: run python -m tools.refresh_pack_object_info"
 
 
