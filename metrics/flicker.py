@@ -1,5 +1,5 @@
 """Flicker of an upscaled clip: how much the fine detail changes from frame to frame, against how much the input
-changed (pure torch). Measures what upscaling/temporal_stabilize.py does; benchmarks/upscale.py reports it.
+changed (pure torch). Measures what upscaling/temporal_stabilize.py does; dev/benchmarks/upscale.py reports it.
 """
 from __future__ import annotations
 

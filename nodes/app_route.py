@@ -1,4 +1,4 @@
-"""The prompt-to-clip page (web/) on ComfyUI's own server, under the pack's prefix /adlightning/app/.
+"""The prompt-to-clip page (app_page/) on ComfyUI's own server, under the pack's prefix /adlightning/app/.
 
 The routes go on the server's table (server_routes.py; ComfyUI also mounts each under /api). The page is static: its
 three files, and the shipped API workflows served from workflows/api/ (the graphs the page queues; no second copy). Everything else it does goes through ComfyUI's own API
@@ -12,7 +12,7 @@ from .server_routes import server_routes
 
 PREFIX = "/adlightning/app"
 PACK = Path(__file__).resolve().parents[1]
-WEB = PACK / "web"
+PAGE = PACK / "app_page"
 WORKFLOWS = PACK / "workflows" / "api"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
 
@@ -31,11 +31,11 @@ async def _redirect(request):
 
 
 async def _index(request):
-    return _file(WEB, "index.html", {".html"})
+    return _file(PAGE, "index.html", {".html"})
 
 
 async def _asset(request):
-    return _file(WEB, request.match_info["name"], {".js", ".css"})
+    return _file(PAGE, request.match_info["name"], {".js", ".css"})
 
 
 async def _workflow(request):

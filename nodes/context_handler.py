@@ -11,7 +11,7 @@ and blends the results. The pack adds, through the handler's own schedule/fuse/c
   * the same windows on every ComfyUI: newer cores (0.30) prepend the frame before each window ("causal window fix",
     on by default) so the UNet would see length+1 frames: ~5% more UNet frames, a different clip for the same seed
     than on 0.14.1, a 33-frame batch for a 32-frame position table at context length 32, and a motion module run
-    past the 16 frames it was trained on. On benchmarks/window_seams.py's exact prior (its best case) it lowers the
+    past the 16 frames it was trained on. On dev/benchmarks/window_seams.py's exact prior (its best case) it lowers the
     default setting's seam ratio only from 1.17 to 1.15. So the handler turns it off (an attribute, which 0.14.1
     never reads).
 Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.

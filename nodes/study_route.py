@@ -4,7 +4,7 @@ study/store.py and study/report.py).
 Studies are the folders ComfyUI's output directory holds under adlightning_study/ (tools/study.py generate writes
 there when run from the ComfyUI folder, or with --root pointing there), each with its manifest.json.
 
-    GET  /adlightning/study/                       the page (web/study/): a list of studies, or ?study=ID to rate
+    GET  /adlightning/study/                       the page (study/page/): a list of studies, or ?study=ID to rate
     GET  /adlightning/study/api/studies            [{id, pairs, raters, closed}]
     GET  /adlightning/study/api/ID/session?rater=R the rater's pairs in their order, left/right clip tokens, votes
     POST /adlightning/study/api/ID/vote            {rater, pair, criterion, choice: left|right|tie}
@@ -30,7 +30,7 @@ from ..study.store import NotRevealed, StudyClosed, StudyInputError, StudyStore
 
 PREFIX = "/adlightning/study"
 STUDY_FOLDER = "adlightning_study"
-WEB = Path(__file__).resolve().parents[1] / "web" / "study"
+WEB = Path(__file__).resolve().parents[1] / "study" / "page"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 REPORT_TYPES = {"json": "application/json", "md": "text/markdown; charset=utf-8", "svg": "image/svg+xml"}
 _stores: dict[str, tuple[float, StudyStore]] = {}

@@ -21,7 +21,7 @@ FUSE_METHODS = ("pyramid", "flat", "overlap-linear")
 NOISE_TYPES = ("plain", "freenoise")
 
 DEFAULT_LENGTH = 16      # the clip length Lightning was trained on
-# Chosen with benchmarks/window_seams.py (table in README.md, "Why these defaults"): at 4 steps, uniform + overlap-linear
+# Chosen with dev/benchmarks/window_seams.py (table in README.md, "Why these defaults"): at 4 steps, uniform + overlap-linear
 # had the lowest seam ratio and worst seam of every setting costing at most 1.15x the windows of static (pyramid is
 # the same under static and equal or slightly worse under uniform; flat is 1.7-2.5x worse); with uniform, overlap
 # 6-8 cost 13-35% more windows for no lower worst seam; FreeNoise makes the end of a clip repeat its start, so it

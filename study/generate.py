@@ -1,6 +1,6 @@
 """Making an A/B study's clips: for each prompt one clip per configuration, with the same seed, into a study folder
 with a manifest. Pure: the clip itself comes from a `render` function (tools/study.py passes one that queues the
-workflow on ComfyUI through workflows/client.py; the tests pass a fake), so this runs and is tested without ComfyUI.
+workflow on ComfyUI through tools/client.py; the tests pass a fake), so this runs and is tested without ComfyUI.
 
 A study folder holds
     manifest.json    study id, seed, the two configurations, and per pair: id, prompt, theme, seed, files A/B

@@ -1,6 +1,6 @@
 """Print the temporal-quality metrics of a clip (metrics/clip_report.py), optionally against a reference clip.
 
-    python tools/evaluate.py clip.mp4 [--reference ref.mp4] [--json]
+    python -m tools.evaluate clip.mp4 [--reference ref.mp4] [--json]
 
 Reads MP4/WEBM/MKV/MOV (PyAV, which ComfyUI installs), GIF and animated WEBP/PNG (Pillow), or a folder of frame images
 (sorted by name). The optical-flow rows need OpenCV (pip install opencv-python-headless). Exit status: 0, or 2 for a
@@ -14,13 +14,10 @@ import math
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):                      # run as `python tools/evaluate.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from metrics.clip_report import evaluate_clip, format_table  # noqa: E402
+from adlightning.metrics.clip_report import evaluate_clip, format_table
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"}
 IMAGE_SUFFIXES = {".gif", ".webp", ".png", ".apng", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

@@ -1,17 +1,17 @@
 """A blind A/B study of two configurations: make the clips, close the study, write the report.
 
-    python tools/study.py generate --id lightning_vs_v2 [--prompts 9] [--size 512] [--frames 16] [--configs ab.json]
+    python -m tools.study generate --id lightning_vs_v2 [--prompts 9] [--size 512] [--frames 16] [--configs ab.json]
     # rate at http://127.0.0.1:8188/adlightning/study/ (served by the pack), close the study there, then
-    python tools/study.py report output/adlightning_study/lightning_vs_v2
+    python -m tools.study report output/adlightning_study/lightning_vs_v2
 
 `generate` queues every prompt of study/prompts.json (or --prompts N of them, round-robin over the themes) under both
-configurations on a running ComfyUI through workflows/client.py, with one seed per pair (study seed + prompt index),
+configurations on a running ComfyUI through tools/client.py, with one seed per pair (study seed + prompt index),
 and saves the pairs and a manifest into ROOT/ID (ROOT defaults to ./output/adlightning_study: run from the ComfyUI
 folder and the study lands where the rating page looks, ComfyUI's output/adlightning_study/). Interrupted? Run the
 same command again: finished clips are kept.
 
 A configuration is {"name": shown after closing, "workflow": a shipped API workflow's name or an API-format file,
-"overrides": any of workflows/client.py apply_overrides' keys (steps, cfg, motion_module, ckpt, negative, fps, ...)};
+"overrides": any of tools/client.py apply_overrides' keys (steps, cfg, motion_module, ckpt, negative, fps, ...)};
 --configs takes a JSON file {"A": config, "B": config}. The default is the paper's comparison on one checkpoint:
 Lightning 4-step (4 steps, cfg 1.0) against AnimateDiff v2 (mm_sd_v15_v2.ckpt, 25 steps, cfg 7.5), both through the
 pack's sampler. Exit status: 0 done, 1 ComfyUI failed a clip, 2 bad input or ComfyUI unreachable.
@@ -24,13 +24,10 @@ import secrets
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):                      # run as `python tools/study.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from study import generate as gen  # noqa: E402
-from study import report as rep  # noqa: E402
-from study.store import StudyStore, read_votes  # noqa: E402
-from workflows import client  # noqa: E402
+from adlightning.study import generate as gen
+from adlightning.study import report as rep
+from adlightning.study.store import StudyStore, read_votes
+from . import client
 
 DEFAULT_ROOT = Path("output") / "adlightning_study"
 DEFAULT_CONFIGS = {

@@ -1,5 +1,5 @@
 """Run with COMFYUI_PATH on sys.path (test_compile_host.py does): ComfyUI's own SD1.5-layout UNet (narrow widths, random
-weights) with the pack's temporal modules inserted by the pack's own code (harness/patched_unet.py), traced by
+weights) with the pack's temporal modules inserted by the pack's own code (dev/harness/patched_unet.py), traced by
 torch.compile the way core's TorchCompileModel does (the whole diffusion_model). Prints one JSON line: graph count,
 graph breaks and where, the number of temporal modules, and the compiled-vs-eager difference.
 
@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harness import patched_unet  # noqa: E402
+from dev.harness import patched_unet  # noqa: E402
 
 patch, module = patched_unet.pack_modules()
 import comfy.ldm.modules.attention as attention  # noqa: E402

@@ -2,7 +2,7 @@
 
 Without COMFYUI_PATH every test here is skipped with that reason (pytest -rs prints it). One ComfyUI server serves the
 whole session; it runs with --cache-none so an identical prompt is really executed again (determinism, isolation).
-Fixture model files are random-weight, full-size, made once and cached outside the repo (see harness/).
+Fixture model files are random-weight, full-size, made once and cached outside the repo (see dev/harness/).
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.comfy_server import REPO, ComfyServer  # noqa: F401 (tests import REPO from here)
-from harness.graphs import add_save_latent, load_api, nodes_of, read_latents, small  # noqa: F401 (likewise)
-from harness.models import model_files as _model_files
-from harness.motion_files import cache_dir
+from dev.harness.comfy_server import REPO, ComfyServer  # noqa: F401 (tests import REPO from here)
+from dev.harness.graphs import add_save_latent, load_api, nodes_of, read_latents, small  # noqa: F401 (likewise)
+from dev.harness.models import model_files as _model_files
+from dev.harness.motion_files import cache_dir
 
 
 def comfy_path() -> str:
@@ -31,7 +31,7 @@ def comfy_path() -> str:
 
 def import_comfy_in_process() -> str:
     """Make ComfyUI's modules importable in the test process (canaries that need no server) and return its path:
-    ComfyUI goes after the repo on sys.path (the repo's nodes/ package shares a name with ComfyUI's nodes.py), the
+    ComfyUI goes after the repo on sys.path (the repo root holds tests/ and tools/, which ComfyUI has too), the
     torchaudio stand-in too where torchaudio does not import (0.30's latent_preview -> comfy.sd imports it; README,
     'Testing'), and ComfyUI is told it runs on the CPU (model_management probes for a GPU when first imported)."""
     path = comfy_path()

@@ -2,7 +2,7 @@
 
 First a bare ComfyUI (no models) checks what a first start gives: the pack's model folders, the page's routes.
 
-Headless Debian Chromium (harness/chromium.py) opens the page, generates a 64 px clip and sees the progress bar move
+Headless Debian Chromium (dev/harness/chromium.py) opens the page, generates a 64 px clip and sees the progress bar move
 and the clip play; a second tab (its own client id) queues another prompt while the first runs, and each tab gets
 its own clip; a file the server does not have comes back as ComfyUI's error, shown in the page. ComfyUI's own page
 keeps answering meanwhile, and the app's files are not loaded into it. With ADL_UPDATE_SCREENSHOTS=1 the page after
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
-from harness.comfy_server import ComfyServer
-from tools.node_defs import REPO
+from dev.harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
+from dev.harness.comfy_server import ComfyServer
+from dev.node_defs import REPO
 
 PAGE = "/adlightning/app"
 UPDATE = os.environ.get("ADL_UPDATE_SCREENSHOTS") == "1"

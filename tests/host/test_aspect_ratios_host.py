@@ -7,7 +7,7 @@ import av
 import pytest
 import torch
 
-from harness.listener import saved_latent
+from dev.harness.listener import saved_latent
 from tests.host.conftest import add_save_latent, load_api, nodes_of, small
 from tests.host.test_v2v_host import put_input, saved_videos, v2v_graph
 

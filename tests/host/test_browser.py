@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.chromium import CHROMIUM, Chromium
-from harness.comfy_server import PACK_DIR_NAME
+from dev.harness.chromium import CHROMIUM, Chromium
+from dev.harness.comfy_server import PACK_DIR_NAME
 from tests.host.conftest import comfy_path
 from tests.host.test_v2v_host import SOURCE as V2V_SOURCE, put_input
-from tools.node_defs import REPO, all_defs, is_widget
-from tools.ui_workflow import api_to_ui
+from dev.node_defs import REPO, all_defs, is_widget
+from dev.ui_workflow import api_to_ui
 
 UI_NAMES = sorted(p.stem for p in (REPO / "workflows").glob("*.json"))
 EXTENSION_URL = f"/extensions/{PACK_DIR_NAME}/"
@@ -237,7 +237,7 @@ def test_workflow_loads_cleanly(page, shots, name):
     steps = page.evaluate("""app.graph.nodes.filter(n => ['ADLightning_Sampler', 'ADLightning_Schedule']
         .includes(n.type)).map(n => n.widgets.find(w => w.name === 'steps').label)""")
     assert steps and all(label.startswith("steps") for label in steps)
-    # tools/ui_workflow.py lays the graph out without a page; as the page draws it (titles, previews, our
+    # dev/ui_workflow.py lays the graph out without a page; as the page draws it (titles, previews, our
     # extension's text), no node may cover another.
     assert overlapping(settled_boxes(page)) == [], "nodes overlap on the page"
     save_screenshot(page, shots, name, thumbnail=True)
@@ -344,7 +344,7 @@ CONTEXT_NAMES = [n for n in UI_NAMES if '"ADLightning_ContextOptions"' in (REPO 
     reason="no UI workflow with ADLightning_ContextOptions yet (context windows not merged)"))])
 def test_context_node_shows_the_windows_the_sampler_runs(page, name):
     """The in-node preview lists exactly the windows samplers/windows.py will run, and follows widget edits."""
-    from samplers import windows as win
+    from adlightning.samplers import windows as win
 
     ui = json.loads((REPO / "workflows" / f"{name}.json").read_text())
     load(page, name, ui)

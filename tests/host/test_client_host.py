@@ -1,4 +1,4 @@
-"""Host tier: workflows/client.py against a real ComfyUI: whole runs with progress and the output downloaded (20 in a
+"""Host tier: tools/client.py against a real ComfyUI: whole runs with progress and the output downloaded (20 in a
 row, as the race with the history showed itself in 4 of 11), the overrides in the queued prompt and in the clip, a
 workflow ComfyUI rejects reported per node and input, and a file the server lacks refused before queueing."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 import av
 from PIL import Image   # ComfyUI's own dependency, present wherever the host tier runs
 
-from tools.node_defs import REPO
+from dev.node_defs import REPO
 
-CLIENT = REPO / "workflows" / "client.py"
+CLIENT = REPO / "tools" / "client.py"
 CHECKPOINT = "v1-5-pruned-emaonly-fp16.safetensors"
 
 

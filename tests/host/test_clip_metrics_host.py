@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness.comfy_server import PromptFailed
+from dev.harness.comfy_server import PromptFailed
 from tests.host.conftest import load_api, small
 
 

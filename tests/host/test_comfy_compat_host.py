@@ -4,7 +4,7 @@ into this process (CPU) and run on a full-size SD1.5 UNet built on the meta devi
 SD1.5-shaped UNet with random weights (forward passes). README "For contributors" lists the same entries."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -13,10 +13,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness.comfy_server import REPO
-from harness.make_sd15 import SD15_UNET, fill_random
-from motion.frame_norm import clip_wide
-from samplers.cond_frames import resize_cond_item
+from dev.harness.make_sd15 import SD15_UNET, fill_random
+from adlightning.motion.frame_norm import clip_wide
+from adlightning.samplers.cond_frames import resize_cond_item
 from tests.host.conftest import comfy_path, import_comfy_in_process
 
 # AnimateDiff's SD1.5 placements: (block, index) -> (index where the motion module goes, channels there)
@@ -36,10 +35,7 @@ def changed(entry: str, what: str) -> str:
 @pytest.fixture(scope="module")
 def cc():
     import_comfy_in_process()
-    spec = importlib.util.spec_from_file_location("adlightning_comfy_compat", REPO / "nodes" / "comfy_compat.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("adlightning.nodes.comfy_compat")
 
 
 @pytest.fixture(scope="module")

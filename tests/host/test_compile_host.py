@@ -2,14 +2,14 @@
 modules inserted as one graph (no break per module), and the compiled model computes the eager numbers.
 
 In-process on ComfyUI's model classes (tests/host/compile_probe.py, a subprocess with COMFYUI_PATH importable); the
-inductor speed-up itself is measured on a GPU with `benchmarks/e2e.py --compile`.
+inductor speed-up itself is measured on a GPU with `dev/benchmarks/e2e.py --compile`.
 """
 import json
 import os
 import subprocess
 import sys
 
-from harness.comfy_server import server_env
+from dev.harness.comfy_server import server_env
 from tests.host.conftest import REPO, comfy_path
 
 

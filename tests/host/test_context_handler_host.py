@@ -7,28 +7,18 @@ records what core passes it. This is the canary for core changes to how windows 
 "causal window fix" (each window after the first gets the frame before it prepended), which the pack turns off.
 """
 import importlib
-import importlib.util
-import sys
-import types
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from tests.host.conftest import REPO, import_comfy_in_process
-
-PACKAGE = "adlightning_pack_under_test"   # the repo as ComfyUI sees it: a package, so nodes/ can import ../samplers
+from tests.host.conftest import import_comfy_in_process
 
 
 @pytest.fixture(scope="module")
 def handler_module():
     import_comfy_in_process()
-    # The pack's package without running its __init__ files (those register nodes with a running ComfyUI).
-    for name, folder in ((PACKAGE, REPO), (f"{PACKAGE}.nodes", REPO / "nodes")):
-        module = types.ModuleType(name)
-        module.__path__ = [str(folder)]
-        sys.modules.setdefault(name, module)
-    return importlib.import_module(f"{PACKAGE}.nodes.context_handler")
+    return importlib.import_module("adlightning.nodes.context_handler")
 
 
 def run_steps(handler_module, frames: int, steps: int = 4, **options):

@@ -2,7 +2,7 @@
 ControlNet chained behind another one too (nodes/controlnet_windows.py; also its canary on core's ControlNet).
 
 The hint's frames encode their index (frame i is the grey level 4*i + offset), and a random-weight full-size SD1.5
-ControlNet in lllyasviel's layout (harness/make_controlnet.py, read by core's ControlNetLoader) guides a 40-frame clip
+ControlNet in lllyasviel's layout (dev/harness/make_controlnet.py, read by core's ControlNetLoader) guides a 40-frame clip
 in static windows [0-15], [12-27], [24-39], sampled in ONE step, so each frame's output depends only on the windows
 that hold it. Changing hint frames that only window k holds must then change the frames of window k and leave every
 frame outside window k bit-identical. Core alone gives every window hint frames 0..15: changing frames 36-39 would
@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.models import CONTROLNET_NAME
-from harness.listener import saved_latent
-from samplers import windows as win
+from dev.harness.models import CONTROLNET_NAME
+from dev.harness.listener import saved_latent
+from adlightning.samplers import windows as win
 from tests.host.conftest import add_save_latent, load_api, nodes_of, small
 
 FRAMES = 40

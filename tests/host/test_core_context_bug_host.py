@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from samplers.cond_frames import resize_cond_item
+from adlightning.samplers.cond_frames import resize_cond_item
 from tests.host.conftest import import_comfy_in_process
 
 

@@ -3,7 +3,7 @@
 One run of the shipped 64-frame workflow at 64 px, cut to 48 frames in 32-frame windows (overlap 8, static: windows
 0-31 and 16-47), the case that sent 33 frames into the 32-frame position table when core's causal window fix was on.
 Its saved latent is compared with tests/fixtures/cross_version_latent.json, made on ComfyUI 0.14.1 from the seeded
-random-weight fixtures (harness/): per-frame mean and RMS, and the SHA-256 of the raw tensor (reported; equal on
+random-weight fixtures (dev/harness/): per-frame mean and RMS, and the SHA-256 of the raw tensor (reported; equal on
 this machine's CPU). ADL_UPDATE_GOLDEN=1 rewrites the fixture from the tree under test (do that on 0.14.1 only, and
 only when a change is meant to move the numbers).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.graphs import drop_saves
-from harness.listener import saved_latent
+from dev.harness.graphs import drop_saves
+from dev.harness.listener import saved_latent
 from tests.host.conftest import REPO, add_save_latent, comfy_path, load_api, nodes_of, small
 
 GOLDEN = REPO / "tests" / "fixtures" / "cross_version_latent.json"

@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image
 
-from harness.graphs import drop_saves
+from dev.harness.graphs import drop_saves
 from tests.host.conftest import load_api, nodes_of, small
 
 

@@ -3,7 +3,7 @@ import copy
 
 import torch
 
-from harness.comfy_server import ComfyServer
+from dev.harness.comfy_server import ComfyServer
 from tests.host.conftest import (add_save_latent, comfy_path, load_api, model_files, nodes_of, read_latents, small)
 
 

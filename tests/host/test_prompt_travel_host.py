@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.comfy_server import ComfyServer, PromptFailed
-from harness.listener import saved_latent
-from samplers.prompt_schedule import with_prefix_suffix
+from dev.harness.comfy_server import ComfyServer, PromptFailed
+from dev.harness.listener import saved_latent
+from adlightning.samplers.prompt_schedule import with_prefix_suffix
 from tests.host.conftest import add_save_latent, comfy_path, load_api, model_files, nodes_of, small
 
 FRAMES = 20

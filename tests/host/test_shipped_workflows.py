@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tests.host.conftest import nodes_of, small
-from tools.node_defs import PACK_DUMP, REPO
-from tools.refresh_pack_object_info import dump_text, pack_entries
-from tools.ui_workflow import MODEL_SUFFIXES
+from dev.node_defs import PACK_DUMP, REPO
+from dev.refresh_pack_object_info import dump_text, pack_entries
+from dev.ui_workflow import MODEL_SUFFIXES
 
 API_NAMES = sorted(p.stem for p in (REPO / "workflows" / "api").glob("*.json"))
 TEST_FRAMES = 8   # enough to exercise the temporal layers; context-window twins keep their own frame count

@@ -1,5 +1,5 @@
 """Host tier, the A/B study kit end to end on a real ComfyUI: tools/study.py generate makes a 3-prompt study at
-64 px, 8 frames, with two configurations through workflows/client.py; an interrupted run resumes; the pack's route
+64 px, 8 frames, with two configurations through tools/client.py; an interrupted run resumes; the pack's route
 serves the study blind; headless Chromium rates every pair (closing and reopening the tab midway loses no vote),
 closes the study and shows the report, whose counts are checked against the clicks un-blinded independently.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
-from harness.models import LIGHTNING_NAME, V2_NAME
-from study.stats import CRITERIA
-from study.store import left_sides
-from tools.node_defs import REPO
+from dev.harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
+from dev.harness.models import LIGHTNING_NAME, V2_NAME
+from adlightning.study.stats import CRITERIA
+from adlightning.study.store import left_sides
+from dev.node_defs import REPO
 
 PAGE = "/adlightning/study"
 STUDY = "host3"
@@ -67,7 +67,7 @@ def http(server, path: str, body: dict | None = None):
 
 
 def generate(server, root: Path, configs: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "tools/study.py", "generate", "--id", STUDY, "--root", str(root),
+    return subprocess.run([sys.executable, "-m", "tools.study", "generate", "--id", STUDY, "--root", str(root),
                            "--server", server.url, "--configs", str(configs), "--prompts", "3", "--size", "64",
                            "--frames", "8", "--seed", str(SEED), "--timeout", "900"],
                           cwd=REPO, capture_output=True, text=True, timeout=3600)

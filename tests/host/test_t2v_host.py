@@ -12,8 +12,8 @@ import sys
 import pytest
 import torch
 
-from harness.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed
-from harness.graphs import read_video, sampler_id, without_motion
+from dev.harness.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed
+from dev.harness.graphs import read_video, sampler_id, without_motion
 from tests.host.conftest import (REPO, add_save_latent, comfy_path, load_api, model_files, nodes_of, read_latents,
                                  small)
 
@@ -153,8 +153,8 @@ args.cpu = True
 import comfy.samplers, comfy.model_sampling
 from types import SimpleNamespace
 sys.path.insert(0, sys.argv[1])
-from harness.reference import sqrt_linear_sigmas
-from samplers.schedules import sgm_uniform, trailing
+from dev.harness.reference import sqrt_linear_sigmas
+from adlightning.samplers.schedules import sgm_uniform, trailing
 class MS(comfy.model_sampling.EPS, comfy.model_sampling.ModelSamplingDiscrete):
     pass
 ms = MS(SimpleNamespace(sampling_settings={"beta_schedule": "sqrt_linear"}))

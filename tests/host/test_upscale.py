@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.comfy_server import PromptFailed
-from harness.graphs import read_video
+from dev.harness.comfy_server import PromptFailed
+from dev.harness.graphs import read_video
 from tests.host.conftest import comfy_path, load_api, nodes_of, small
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.comfy_server import ComfyServer, PromptFailed
-from harness.listener import saved_latent
+from dev.harness.comfy_server import ComfyServer, PromptFailed
+from dev.harness.listener import saved_latent
 from tests.host.conftest import add_save_latent, comfy_path, load_api, model_files, nodes_of
 
 SOURCE = "v2v_source.mp4"

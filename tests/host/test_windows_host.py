@@ -14,10 +14,10 @@ import time
 import pytest
 import torch
 
-from harness.comfy_server import ComfyServer, PromptFailed
+from dev.harness.comfy_server import ComfyServer, PromptFailed
 from tests.host.conftest import add_save_latent, comfy_path, load_api, model_files, nodes_of, small
-from harness.graphs import drop_saves
-from harness.listener import Listener, saved_latent
+from dev.harness.graphs import drop_saves
+from dev.harness.listener import Listener, saved_latent
 
 WORKFLOW = "t2v_long_64"
 STEPS = 4

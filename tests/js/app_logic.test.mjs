@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import {
   buildPrompt, clipsOf, comboOptions, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
   parseSize, startProgress, viewQuery, workflowsFor,
-} from "../../web/app_logic.js";
+} from "../../app_page/app_logic.js";
 
 const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
 const GRAPHS = Object.fromEntries(["t2v_lightning", "t2v_motion_lora", "t2v_upscale"].map((n) => [n, shipped(n)]));

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   CHOICES, apiPath, cleanRater, clipPath, errorText, finishedCount, isFinished, progressText, resumeIndex, withVote,
-} from "../../web/study/study_logic.js";
+} from "../../study/page/study_logic.js";
 
 const CRITERIA = ["relevance", "distortion"];
 const session = (votes) => ({ criteria: CRITERIA, pairs: votes.map((v, i) => ({ pair: `p00${i}`, votes: v })) });

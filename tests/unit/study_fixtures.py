@@ -5,7 +5,7 @@ import json
 import struct
 from pathlib import Path
 
-from study.generate import new_manifest
+from adlightning.study.generate import new_manifest
 
 
 def box(kind: bytes, payload: bytes) -> bytes:

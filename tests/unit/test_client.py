@@ -1,4 +1,4 @@
-"""workflows/client.py without ComfyUI: overrides, name checks, error reports, the websocket framing, an unreachable
+"""tools/client.py without ComfyUI: overrides, name checks, error reports, the websocket framing, an unreachable
 server, and whole runs against a fake ComfyUI that writes the history after execution_success (as the real one does)."""
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.node_defs import REPO
-from workflows import client
+from dev.node_defs import REPO
+from tools import client
 
-CLIENT = REPO / "workflows" / "client.py"
+CLIENT = REPO / "tools" / "client.py"
 T2V = REPO / "workflows" / "api" / "t2v_lightning.json"
 
 

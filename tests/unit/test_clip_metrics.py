@@ -8,11 +8,11 @@ import torch.nn.functional as F
 
 pytest.importorskip("cv2", reason="the flow metrics need opencv-python-headless (tests/requirements.txt)")
 
-from metrics.clip_report import evaluate_clip, format_table  # noqa: E402
-from metrics.fidelity import ssim, temporal_psnr  # noqa: E402
-from metrics.flicker import detail_flicker  # noqa: E402
-from metrics.flow import flow_stats  # noqa: E402
-from metrics.sharpness import laplacian_variance  # noqa: E402
+from adlightning.metrics.clip_report import evaluate_clip, format_table  # noqa: E402
+from adlightning.metrics.fidelity import ssim, temporal_psnr  # noqa: E402
+from adlightning.metrics.flicker import detail_flicker  # noqa: E402
+from adlightning.metrics.flow import flow_stats  # noqa: E402
+from adlightning.metrics.sharpness import laplacian_variance  # noqa: E402
 
 NOISE = 0.03
 

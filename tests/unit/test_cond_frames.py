@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from samplers.cond_frames import CondFramesError, check_frame_counts, resize_cond_item
+from adlightning.samplers.cond_frames import CondFramesError, check_frame_counts, resize_cond_item
 
 WINDOW = SimpleNamespace(index_list=[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
 X = torch.zeros(32, 4, 8, 8)

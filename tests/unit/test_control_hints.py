@@ -1,7 +1,7 @@
 """Which hint frames a context window's ControlNet gets (samplers/control_hints.py)."""
 import pytest
 
-from samplers.control_hints import window_hint_indices
+from adlightning.samplers.control_hints import window_hint_indices
 
 
 def test_one_hint_frame_per_latent_frame_gives_the_windows_own_frames():

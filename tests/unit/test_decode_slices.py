@@ -3,7 +3,7 @@ output shapes, progress per slice, and a stop between slices."""
 import pytest
 import torch
 
-from frames.decode_slices import decode_in_slices
+from adlightning.frames.decode_slices import decode_in_slices
 
 
 def fake_decode(calls):

@@ -1,6 +1,6 @@
-"""benchmarks/e2e.py run order: --interleave times the graphs in rounds, so a drift in the machine's load hits every
+"""dev/benchmarks/e2e.py run order: --interleave times the graphs in rounds, so a drift in the machine's load hits every
 graph alike (the sampler ratio is read per round)."""
-from benchmarks import e2e
+from dev.benchmarks import e2e
 
 
 def fake_runs(monkeypatch):

@@ -5,9 +5,9 @@ import traceback
 
 import pytest
 
-from motion.module import MotionModuleError
-from samplers.windows import ContextWindowError
-from upscaling.upscale_models import UpscaleModelError
+from adlightning.motion.module import MotionModuleError
+from adlightning.samplers.windows import ContextWindowError
+from adlightning.upscaling.upscale_models import UpscaleModelError
 
 
 @pytest.mark.parametrize("error", [MotionModuleError, ContextWindowError, UpscaleModelError])

@@ -13,7 +13,7 @@ from PIL import Image
 pytest.importorskip("cv2", reason="the flow metrics need opencv-python-headless (tests/requirements.txt)")
 
 from tests.unit.test_clip_metrics import translation  # noqa: E402
-from metrics.sharpness import grey  # noqa: E402
+from adlightning.metrics.sharpness import grey  # noqa: E402
 from tools.evaluate import ClipError, load_clip, main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_an_mp4_reads_back_and_measures_the_motion(tmp_path, clip):
     assert frames.shape == clip.shape
     # MPEG-4 at qscale 2 keeps luma close (4:2:0 halves the chroma of this per-pixel random colour, so compare grey)
     assert (grey(frames) - grey(clip)).abs().mean() < 0.02
-    out = subprocess.run([sys.executable, str(REPO / "tools" / "evaluate.py"), str(path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "tools.evaluate", str(path), "--json"], cwd=REPO,
                          capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
     assert result["frames"] == 6
@@ -106,6 +106,6 @@ def test_bad_input_is_named_and_exits_2(tmp_path, clip, capsys):
     assert "at least 2" in capsys.readouterr().err
     with pytest.raises(ClipError):
         load_clip(text)
-    run = subprocess.run([sys.executable, str(REPO / "tools" / "evaluate.py"), str(text)], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "tools.evaluate", str(text)], cwd=REPO, capture_output=True,
                          text=True)
     assert run.returncode == 2 and "not a clip this tool reads" in run.stderr

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from metrics.flicker import FLICKER_FLOOR, flicker_index, high_pass
-from upscaling.resize import resize_frames
+from adlightning.metrics.flicker import FLICKER_FLOOR, flicker_index, high_pass
+from adlightning.upscaling.resize import resize_frames
 
 
 def test_flicker_index_is_zero_without_detail_and_linear_in_flicker():

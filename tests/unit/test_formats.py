@@ -5,11 +5,11 @@ import pytest
 import safetensors.torch
 import torch
 
-from motion.formats import (LIGHTNING_BY_SHA256, OFFICIAL_LIGHTNING_FILES, expected_keys, lightning_steps_from_name,
+from adlightning.motion.formats import (LIGHTNING_BY_SHA256, OFFICIAL_LIGHTNING_FILES, expected_keys, lightning_steps_from_name,
                             normalize, with_sha256)
-from motion.loader import load_motion_module, read_state_dict
-from motion.module import MotionConfig, MotionModuleError, sinusoidal_table
-from harness.motion_files import VARIANTS, cached_file, random_state_dict, to_diffusers_keys, variant_state_dict
+from adlightning.motion.loader import load_motion_module, read_state_dict
+from adlightning.motion.module import MotionConfig, MotionModuleError, sinusoidal_table
+from dev.harness.motion_files import VARIANTS, cached_file, random_state_dict, to_diffusers_keys, variant_state_dict
 
 
 def meta_state_dict(config: MotionConfig) -> dict:

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from motion.frame_norm import clip_wide, frames_in_batch, frames_side_by_side
+from adlightning.motion.frame_norm import clip_wide, frames_in_batch, frames_side_by_side
 
 GROUPS = 32
 

@@ -1,8 +1,8 @@
 """FreeNoise initial noise (samplers/free_noise.py)."""
 import torch
 
-from samplers.free_noise import free_noise
-from samplers.windows import WindowOptions, windows
+from adlightning.samplers.free_noise import free_noise
+from adlightning.samplers.windows import WindowOptions, windows
 
 STATIC = WindowOptions(schedule="static")
 

@@ -1,8 +1,8 @@
 """motion/formats.py's file-name rule against the golden list that js/lib/lightning_steps.js is also tested on."""
 import json
 
-from motion.formats import lightning_steps_from_name
-from tools.node_defs import REPO
+from adlightning.motion.formats import lightning_steps_from_name
+from dev.node_defs import REPO
 
 GOLDEN = json.loads((REPO / "tests" / "fixtures" / "lightning_step_names.json").read_text())["cases"]
 

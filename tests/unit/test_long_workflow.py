@@ -3,8 +3,8 @@ promises, more than the motion module's position table holds, so it really needs
 import json
 from pathlib import Path
 
-from motion.module import MotionConfig
-from samplers.windows import WindowOptions, windows
+from adlightning.motion.module import MotionConfig
+from adlightning.samplers.windows import WindowOptions, windows
 
 NAME = "t2v_long_64"
 API = json.loads((Path(__file__).resolve().parents[2] / "workflows" / "api" / f"{NAME}.json").read_text())

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 import types
 
-from tools.node_defs import REPO
+from dev.node_defs import REPO
 
 PACKAGE = "adl_nodes_under_test"
 

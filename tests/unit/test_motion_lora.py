@@ -4,10 +4,10 @@ import copy
 import pytest
 import torch
 
-from motion.formats import expected_keys
-from motion.lora import LoRASet, match, parse
-from motion.module import MotionConfig, MotionModel, MotionModuleError
-from harness.motion_files import random_motion_lora, random_state_dict
+from adlightning.motion.formats import expected_keys
+from adlightning.motion.lora import LoRASet, match, parse
+from adlightning.motion.module import MotionConfig, MotionModel, MotionModuleError
+from dev.harness.motion_files import random_motion_lora, random_state_dict
 
 SMALL = MotionConfig(pe_length=32, has_mid_block=True, down_channels=(64, 128, 128, 128), mid_channels=128)
 SMALL_NO_MID = MotionConfig(pe_length=32, has_mid_block=False, down_channels=(64, 128, 128, 128), mid_channels=128)

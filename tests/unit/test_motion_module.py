@@ -7,10 +7,10 @@ then expects agreement to float precision; with diffusers' own norm the two must
 import pytest
 import torch
 
-from harness.motion_files import to_diffusers_keys
-from motion.formats import normalize
-from motion.loader import build
-from motion.module import MotionConfig, MotionModel, MotionModuleError
+from dev.harness.motion_files import to_diffusers_keys
+from adlightning.motion.formats import normalize
+from adlightning.motion.loader import build
+from adlightning.motion.module import MotionConfig, MotionModel, MotionModuleError
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from motion.module import VanillaTemporalModule
-from motion.scale import MotionScale, MotionScaleError, blend, window_scales
+from adlightning.motion.module import VanillaTemporalModule
+from adlightning.motion.scale import MotionScale, MotionScaleError, blend, window_scales
 
 
 def test_default_everywhere_without_ranges():

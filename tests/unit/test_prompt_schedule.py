@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from samplers import prompt_schedule as ps
+from adlightning.samplers import prompt_schedule as ps
 
 
 def frames_and_prompts(text, frames):

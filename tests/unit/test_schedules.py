@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from harness.reference import sqrt_linear_sigmas
-from samplers.schedules import denoise_steps, sgm_uniform, sigmas_for, trailing
+from dev.harness.reference import sqrt_linear_sigmas
+from adlightning.samplers.schedules import denoise_steps, sgm_uniform, sigmas_for, trailing
 
 GOLDEN = {  # diffusers EulerDiscreteScheduler(beta_schedule="linear", timestep_spacing="trailing"), 4 decimals
     1: [25.1461, 0.0],

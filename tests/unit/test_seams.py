@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from metrics.seams import boundary_pairs, frame_changes, seam_ratio
-from samplers.windows import WindowOptions, windows
+from adlightning.metrics.seams import boundary_pairs, frame_changes, seam_ratio
+from adlightning.samplers.windows import WindowOptions, windows
 
 STATIC = WindowOptions(schedule="static")
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from study.blind import NotMP4, clip_token, scrub_mp4
+from adlightning.study.blind import NotMP4, clip_token, scrub_mp4
 from tests.unit.study_fixtures import fake_mp4
 
 

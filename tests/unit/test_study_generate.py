@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from study import generate as gen
-from study.store import StudyStore
+from adlightning.study import generate as gen
+from adlightning.study.store import StudyStore
 from tests.unit.study_fixtures import CONFIGS, fake_mp4
 
 THEMES = ["sports", "nature", "wildlife", "urban exploration", "historical moments", "underwater worlds",

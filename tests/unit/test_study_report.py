@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from study import report as rep
-from study.stats import CRITERIA, Vote
-from study.store import StudyStore
+from adlightning.study import report as rep
+from adlightning.study.stats import CRITERIA, Vote
+from adlightning.study.store import StudyStore
 from tests.unit.study_fixtures import CONFIGS, make_study
 from tools import study as cli
 

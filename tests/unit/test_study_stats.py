@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from study.stats import CRITERIA, Tally, Vote, latest_votes, sign_test_p, summarize, wilson_interval
+from adlightning.study.stats import CRITERIA, Tally, Vote, latest_votes, sign_test_p, summarize, wilson_interval
 
 
 def test_sign_test_exact_values():

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from study.stats import CRITERIA, summarize
-from study.store import (NotRevealed, StudyClosed, StudyInputError, StudyStore, left_sides, pair_order)
-from study.generate import StudyError
+from adlightning.study.stats import CRITERIA, summarize
+from adlightning.study.store import (NotRevealed, StudyClosed, StudyInputError, StudyStore, left_sides, pair_order)
+from adlightning.study.generate import StudyError
 from tests.unit.study_fixtures import make_study
 
 PAIRS = [f"p{i:03d}" for i in range(100)]

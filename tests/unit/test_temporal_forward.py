@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import motion.module as module
-from motion.module import MotionConfig, MotionModel
+import adlightning.motion.module as module
+from adlightning.motion.module import MotionConfig, MotionModel
 
 
 def temporal(seed=0, ops=nn, dim=64):

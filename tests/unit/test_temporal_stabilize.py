@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from metrics.flicker import flicker_index, psnr
-from upscaling.temporal_stabilize import stabilize, stillness
-from harness.upscale_files import load_release, moving_clip
+from adlightning.metrics.flicker import flicker_index, psnr
+from adlightning.upscaling.temporal_stabilize import stabilize, stillness
+from dev.harness.upscale_files import load_release, moving_clip
 
 NOISE = 0.02    # per-frame noise added to the upscale: about what a per-frame GAN upscaler's shimmer amounts to
 

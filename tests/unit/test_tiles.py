@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from upscaling.tiles import TiledUpscaler, TileOOMError, fade, grid, spans, tiled_apply
+from adlightning.upscaling.tiles import TiledUpscaler, TileOOMError, fade, grid, spans, tiled_apply
 
 
 class LocalUpscaler(torch.nn.Module):

@@ -1,5 +1,5 @@
 """Device memory planning of Upscale Frames: batch size and whether the clip stays on the device."""
-from upscaling.budget import clip_bytes, plan, tile_bytes
+from adlightning.upscaling.budget import clip_bytes, plan, tile_bytes
 
 GIB = 2 ** 30
 CORE_FACTOR = 384   # core's upscale working-memory factor (nodes/comfy_compat.UPSCALE_MEMORY_FACTOR, canary-checked)

@@ -3,10 +3,10 @@ the pre-device pipeline's pictures: kept in tests/unit/upscale_reference.py and 
 import pytest
 import torch
 
-from harness.upscale_files import load_release
+from dev.harness.upscale_files import load_release
 from tests.unit import upscale_reference as reference
-from upscaling.temporal_stabilize import stabilize
-from upscaling.upscale_models import compute_dtype, upscale_frames
+from adlightning.upscaling.temporal_stabilize import stabilize
+from adlightning.upscaling.upscale_models import compute_dtype, upscale_frames
 
 ONE_LEVEL = 1 / 255
 

@@ -3,12 +3,12 @@ import pytest
 import torch
 from spandrel import ImageModelDescriptor, ModelTiling, SizeRequirements
 
-from upscaling.resize import resize_frames, scaled_size
-from upscaling.temporal_stabilize import stabilize
-from upscaling.tiles import tiled_apply
-from upscaling.upscale_models import (UpscaleModelError, check_upscale_model, model_summary, unreadable_file,
+from adlightning.upscaling.resize import resize_frames, scaled_size
+from adlightning.upscaling.temporal_stabilize import stabilize
+from adlightning.upscaling.tiles import tiled_apply
+from adlightning.upscaling.upscale_models import (UpscaleModelError, check_upscale_model, model_summary, unreadable_file,
                                       upscale_frames)
-from harness.upscale_files import load_release, release_state_dict
+from dev.harness.upscale_files import load_release, release_state_dict
 
 # Block counts of the 23-block releases cut to 2 so the tier stays fast; every key and shape is otherwise as released.
 SMALL = {"RealESRGAN_x4plus.pth": {"num_blocks": 2}, "RealESRGAN_x2plus.pth": {"num_blocks": 2}}

@@ -3,9 +3,9 @@ kept, SD1.5 sizes, and the sliced encode equal to a whole-clip encode."""
 import pytest
 import torch
 
-from frames.encode_slices import encode_in_slices
-from frames.fit import FitError, fit_frames, fit_size
-from frames.select import FrameSelection, SelectError, trim_audio
+from adlightning.frames.encode_slices import encode_in_slices
+from adlightning.frames.fit import FitError, fit_frames, fit_size
+from adlightning.frames.select import FrameSelection, SelectError, trim_audio
 
 
 @pytest.mark.parametrize("sel,total,expected", [

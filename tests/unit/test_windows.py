@@ -4,8 +4,8 @@ import argparse
 import pytest
 import torch
 
-from harness.reference import blend
-from samplers.windows import (FUSE_METHODS, SCHEDULES, ContextWindowError, WindowOptions, fuse_weights, looped_starts,
+from dev.harness.reference import blend
+from adlightning.samplers.windows import (FUSE_METHODS, SCHEDULES, ContextWindowError, WindowOptions, fuse_weights, looped_starts,
                               picture, static_starts, uniform_starts, van_der_corput, window_evaluations, windows)
 
 STATIC = WindowOptions(schedule="static")
@@ -140,11 +140,11 @@ def test_static_uses_as_few_windows_as_the_overlap_allows():
 
 
 def test_default_schedule_and_fuse_seam_least_at_the_default_overlap():
-    """The defaults are benchmarks/window_seams.py's pick: on its video prior with a known ideal denoiser, 4 Lightning
+    """The defaults are dev/benchmarks/window_seams.py's pick: on its video prior with a known ideal denoiser, 4 Lightning
     steps of 64 frames with the default schedule and fuse method show the lowest seam ratio and the lowest worst seam
     of every schedule and fuse method at the default overlap, all within 1.15x the windows of static (README, "Why
     these defaults"; 1024 channels of one seed here, the README's 4096 x 4 only narrow the spread)."""
-    from benchmarks.window_seams import measure
+    from dev.benchmarks.window_seams import measure
     args = argparse.Namespace(frames=64, channels=1024, seeds=1, scene=0.5, motion=4.0, causal=False)
     settings = [WindowOptions(schedule=schedule, fuse=fuse) for schedule in ("static", "uniform")
                 for fuse in FUSE_METHODS]

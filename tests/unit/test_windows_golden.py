@@ -3,13 +3,13 @@ Windows node's in-page preview shows exactly the windows the sampler will run.""
 import json
 
 
-from tools.node_defs import REPO
+from dev.node_defs import REPO
 
 GOLDEN = json.loads((REPO / "tests" / "fixtures" / "context_windows_golden.json").read_text())
 
 
 def windows_module():
-    from samplers import windows   # an ImportError here is a failure: the golden list guards this module
+    from adlightning.samplers import windows   # an ImportError here is a failure: the golden list guards this module
     return windows
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.node_defs import CORE_VERSIONS, REPO, all_defs, is_widget, ordered_inputs, widget_slots
-from tools.ui_to_api import ui_to_api
-from tools.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui, node_size
+from dev.node_defs import CORE_VERSIONS, REPO, all_defs, is_widget, ordered_inputs, widget_slots
+from dev.ui_to_api import ui_to_api
+from dev.ui_workflow import FRONTEND_ONLY_TYPES, MANUAL_SOURCES, MODEL_SOURCES, MODEL_SUFFIXES, api_to_ui, node_size
 
 WORKFLOWS = REPO / "workflows"
 API_NAMES = sorted(p.stem for p in (WORKFLOWS / "api").glob("*.json"))
@@ -84,7 +84,7 @@ def test_inputs_added_since_the_oldest_core_have_defaults(version):
 
 @pytest.fixture(scope="module")
 def generator_defs() -> dict:
-    """This pack and the oldest tested ComfyUI core: what tools/build_ui_workflows.py generates against."""
+    """This pack and the oldest tested ComfyUI core: what dev/build_ui_workflows.py generates against."""
     return all_defs()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from upscaling.tiles import capped_overlap, fade, grid
+from adlightning.upscaling.tiles import capped_overlap, fade, grid
 
 
 def resize_frames(frames, size):

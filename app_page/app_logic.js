@@ -1,0 +1,222 @@
+// The prompt-to-clip page's logic, without the DOM: which shipped API workflow to queue and how to set the user's
+// choices in it, what ComfyUI's websocket messages mean for one prompt's progress, how ComfyUI's errors read, and
+// which saved files are the clip. app.js wires this to the page; tests/js/app_logic.test.mjs tests it in node.
+// The client (tools/client.py) makes the same edits in Python: keep the two in step.
+
+export const WORKFLOW = { plain: "t2v_lightning", lora: "t2v_motion_lora", upscale: "t2v_upscale" };
+export const LOADERS = {
+  checkpoint: ["CheckpointLoaderSimple", "ckpt_name"],
+  motionModule: ["ADLightning_LoadMotionModule", "model_name"],
+  lora: ["ADLightning_LoadMotionLoRA", "lora_name"],
+};
+const SEED_INPUTS = ["seed", "noise_seed"];
+const OUTPUT_KINDS = ["images", "gifs", "videos", "animated"];
+const VIDEO_EXTENSIONS = [".mp4", ".webm", ".mov", ".mkv"];
+
+const isLink = (v) => Array.isArray(v) && v.length === 2 && typeof v[0] === "string";
+const nodesOf = (api, type) => Object.keys(api).filter((k) => api[k].class_type === type);
+
+/** The shipped workflows a set of choices needs: the one to queue first, and where a spliced node comes from. */
+export function workflowsFor(choices) {
+  if (choices.upscale) return choices.lora ? [WORKFLOW.upscale, WORKFLOW.lora] : [WORKFLOW.upscale];
+  return [choices.lora ? WORKFLOW.lora : WORKFLOW.plain];
+}
+
+/** The choices of a combo input in /object_info: old form [[...], {}] or V3 ["COMBO", {options: [...]}]. */
+export function comboOptions(spec) {
+  if (!Array.isArray(spec) || !spec.length) return null;
+  const options = Array.isArray(spec[0]) ? spec[0] : spec[0] === "COMBO" ? spec[1]?.options : null;
+  return Array.isArray(options) && options.every((o) => typeof o === "string") ? options : null;
+}
+
+/** The files the server offers for each loader the page sets, from /object_info/<class> answers merged. */
+export function filesOnServer(objectInfo) {
+  const files = {};
+  for (const [key, [type, input]] of Object.entries(LOADERS)) {
+    const inputs = objectInfo[type]?.input ?? {};
+    files[key] = comboOptions(inputs.required?.[input] ?? inputs.optional?.[input]) ?? [];
+  }
+  return files;
+}
+
+/** The default of each choice: the file the shipped workflow names if the server has it, else the first it has. */
+export function defaultFile(files, preferred) {
+  return files.includes(preferred) ? preferred : (files[0] ?? preferred);
+}
+
+/** The text node that feeds the samplers' `which` (positive/negative) input, followed upstream. */
+export function textNodeFor(api, which) {
+  const found = new Set();
+  for (const node of Object.values(api)) {
+    const link = node.inputs[which];
+    if (!isLink(link)) continue;
+    const seen = new Set();
+    const todo = [link[0]];
+    while (todo.length) {
+      const key = todo.pop();
+      if (seen.has(key) || !(key in api)) continue;
+      seen.add(key);
+      if (typeof api[key].inputs.text === "string") {
+        found.add(key);
+        break;
+      }
+      todo.push(...Object.values(api[key].inputs).filter(isLink).map((v) => v[0]));
+    }
+  }
+  if (found.size !== 1) throw new Error(`the workflow has ${found.size || "no"} text node(s) feeding '${which}'`);
+  return [...found][0];
+}
+
+function setAll(api, names, value) {
+  let set = 0;
+  for (const node of Object.values(api))
+    for (const name of names)
+      if (name in node.inputs && !isLink(node.inputs[name])) {
+        node.inputs[name] = value;
+        set += 1;
+      }
+  if (!set) throw new Error(`no node in the workflow has a ${names.join("/")} input`);
+}
+
+function setLoader(api, [type, input], value) {
+  const keys = nodesOf(api, type);
+  if (!keys.length) throw new Error(`the workflow has no ${type} node`);
+  for (const key of keys) api[key].inputs[input] = value;
+}
+
+/** Put the Motion LoRA node of the LoRA workflow between the motion loader and the Apply node of `api`. */
+function spliceLoRA(api, loraGraph) {
+  const [template] = nodesOf(loraGraph, LOADERS.lora[0]).map((k) => loraGraph[k]);
+  const [apply] = nodesOf(api, "ADLightning_ApplyMotionModule");
+  if (!template || !apply) throw new Error("cannot add a Motion LoRA to this workflow");
+  const id = String(Math.max(0, ...Object.keys(api).map(Number).filter(Number.isFinite)) + 1);
+  api[id] = structuredClone(template);
+  api[id].inputs.motion_model = api[apply].inputs.motion_model;
+  api[apply].inputs.motion_model = [id, 0];
+}
+
+/**
+ * The API prompt to queue for the page's choices: {prompt, seed, frames, width, height, checkpoint, motionModule,
+ * lora ("" = none), upscale}. `graphs` maps workflow names (workflowsFor) to the shipped API graphs.
+ */
+export function buildPrompt(graphs, choices) {
+  const [name, loraSource] = workflowsFor(choices);
+  const api = structuredClone(graphs[name]);
+  api[textNodeFor(api, "positive")].inputs.text = choices.prompt;
+  setAll(api, SEED_INPUTS, choices.seed);
+  const latents = Object.values(api).filter((n) => ["width", "height", "batch_size"].every((k) => k in n.inputs));
+  if (!latents.length) throw new Error("the workflow has no empty-latent node");
+  for (const node of latents)
+    Object.assign(node.inputs, { width: choices.width, height: choices.height, batch_size: choices.frames });
+  if (choices.checkpoint) setLoader(api, LOADERS.checkpoint, choices.checkpoint);
+  if (choices.motionModule) {
+    setLoader(api, LOADERS.motionModule, choices.motionModule);
+    setAll(api, ["steps"], 0); // 0 = the file's Lightning step count: steps follow the file
+  }
+  if (choices.lora) {
+    if (loraSource) spliceLoRA(api, graphs[loraSource]);
+    setLoader(api, LOADERS.lora, choices.lora);
+  }
+  return { name, api };
+}
+
+const title = (api, id) => api?.[String(id)]?._meta?.title ?? api?.[String(id)]?.class_type ?? String(id);
+
+/** ComfyUI's answer to a refused POST /prompt, as it states it: one line, then one per node and input. */
+export function describeRejection(api, answer) {
+  const error = answer?.error ?? {};
+  const lines = [`ComfyUI rejected the workflow: ${error.message ?? "invalid prompt"}` +
+    (error.details ? ` (${error.details})` : "")];
+  for (const [id, info] of Object.entries(answer?.node_errors ?? {})) {
+    const name = api?.[id]?._meta?.title ?? info.class_type ?? "?";
+    for (const e of info.errors ?? []) {
+      const input = e.extra_info?.input_name;
+      lines.push(`  node ${id} (${name})${input ? `, input '${input}'` : ""}: ${e.message ?? ""}` +
+        (e.details ? ` - ${e.details}` : ""));
+    }
+  }
+  return lines.join("\n");
+}
+
+/** An execution_error message as one line: the node, the exception type and ComfyUI's message. */
+export function describeFailure(api, data) {
+  return `${title(api, data.node_id)} (node ${data.node_id}) failed: ${data.exception_type ?? "error"}: ` +
+    `${String(data.exception_message ?? "").trim()}`;
+}
+
+/** A prompt's progress before any message: waiting in ComfyUI's queue. */
+export function startProgress(api, promptId) {
+  return { promptId, api, total: Object.keys(api).length, done: [], node: null, value: 0, max: 1,
+    phase: "queued", fraction: 0, label: "waiting in ComfyUI's queue", error: null };
+}
+
+function withFraction(s) {
+  const running = s.node && !s.done.includes(s.node) ? Math.min(1, s.value / (s.max || 1)) : 0;
+  return { ...s, fraction: Math.min(1, (s.done.length + running) / s.total) };
+}
+
+/**
+ * The progress after one websocket message (parsed JSON). Messages of other prompts change nothing. Phases: queued,
+ * running, finishing (execution_success: ComfyUI has not written the history yet), complete (`executing` with node
+ * null: the history is written, outputs can be read), error.
+ */
+export function nextProgress(s, message) {
+  const { type, data = {} } = message ?? {};
+  if (data.prompt_id !== s.promptId || s.phase === "complete" || s.phase === "error") return s;
+  const addDone = (ids) => [...new Set([...s.done, ...ids.map(String)])];
+  switch (type) {
+    case "execution_start":
+      return { ...s, phase: "running", label: "starting" };
+    case "execution_cached":
+      return withFraction({ ...s, phase: "running", done: addDone(data.nodes ?? []) });
+    case "executing":
+      if (data.node == null) return { ...s, phase: "complete", fraction: 1, label: "done" };
+      return withFraction({ ...s, phase: "running", done: s.node ? addDone([s.node]) : s.done,
+        node: String(data.node), value: 0, max: 1, label: title(s.api, data.node) });
+    case "progress":
+      return withFraction({ ...s, node: String(data.node), value: data.value, max: data.max,
+        label: `${title(s.api, data.node)} ${data.value}/${data.max}` });
+    case "executed":
+      return withFraction({ ...s, done: addDone([data.node]) });
+    case "execution_success":
+      return { ...s, phase: "finishing", fraction: 1, label: "saving" };
+    case "execution_error":
+      return { ...s, phase: "error", error: describeFailure(s.api, data), label: "failed" };
+    case "execution_interrupted":
+      return { ...s, phase: "error", error: "the prompt was interrupted on the server", label: "interrupted" };
+    default:
+      return s;
+  }
+}
+
+/** The saved files of a history entry (type output, not previews), each with whether it plays as a <video>. */
+export function clipsOf(entry) {
+  const clips = [];
+  for (const output of Object.values(entry?.outputs ?? {}))
+    for (const kind of OUTPUT_KINDS)
+      for (const item of output[kind] ?? [])
+        if (item && typeof item === "object" && item.type === "output")
+          clips.push({ filename: item.filename, subfolder: item.subfolder ?? "", type: item.type,
+            video: VIDEO_EXTENSIONS.some((ext) => item.filename.toLowerCase().endsWith(ext)) });
+  return clips;
+}
+
+/** The failure recorded in a history entry, or null. */
+export function historyError(api, entry) {
+  const status = entry?.status ?? {};
+  if (status.status_str !== "error") return null;
+  const error = (status.messages ?? []).find((m) => m[0] === "execution_error");
+  return error ? describeFailure(api, error[1]) : "the prompt failed on the server (see its log)";
+}
+
+/** The /view query of a saved file. */
+export function viewQuery(clip) {
+  return new URLSearchParams({ filename: clip.filename, subfolder: clip.subfolder, type: clip.type }).toString();
+}
+
+/** "512x512" or "512" -> {width, height}; null unless both are multiples of 8 and at least 64. */
+export function parseSize(text) {
+  const [w, h = w] = String(text).toLowerCase().split("x").map((v) => Number(v.trim()));
+  const ok = (v) => Number.isInteger(v) && v >= 64 && v % 8 === 0;
+  return ok(w) && ok(h) ? { width: w, height: h } : null;
+}

@@ -1,3 +1,0 @@
-"""Host-tier harness shared by tests/host and benchmarks/: start a real ComfyUI with the pack, make random-weight
-model fixtures (cached outside the repo), size and edit API graphs, listen to the websocket. Not imported by the pack.
-"""
