@@ -109,6 +109,13 @@ def schedule_settings(current) -> dict:
             "timesteps": current.num_timesteps, "zsnr": getattr(current, "zsnr", False)}
 
 
+def sigma_table(model_patcher) -> torch.Tensor:
+    """The MODEL's discrete sigma table (model_sampling.sigmas, one sigma per training timestep, as float32 on the CPU),
+    from which Lightning's trailing timesteps are picked. ModelSamplingDiscrete keeps it as a buffer; there is no
+    accessor. Checked on 0.14.1, 0.30.0 and upstream 0.38 (comfy/model_sampling.py)."""
+    return model_patcher.get_model_object("model_sampling").sigmas.float().cpu()
+
+
 # --- previews ---------------------------------------------------------------------------------------------------------
 def previewer(model_patcher):
     """Core's latent previewer for this MODEL (None when previews are off). latent_preview.prepare_callback wraps it
@@ -143,11 +150,44 @@ def context_window(transformer_options: dict):
     return transformer_options.get("context_window")
 
 
+def context_length(model_patcher) -> int | None:
+    """The window length of context windows already on this MODEL (core's Context Windows node, or the pack's own),
+    None without: core's handler sits in model_options["context_handler"] and keeps `context_length`.
+    Checked on 0.14.1 and 0.30.0."""
+    handler = model_patcher.model_options.get("context_handler")
+    return None if handler is None else getattr(handler, "context_length", None)
+
+
 def disable_causal_window_fix(handler) -> None:
     """Newer cores (0.30) prepend the frame before each window unless handler.causal_window_fix is False; it is a
     constructor argument there but not in 0.14.1, so it is set as an attribute (0.14.1 never reads it).
     Checked on 0.14.1 (absent, harmless) and 0.30.0."""
     handler.causal_window_fix = False
+
+
+# --- ControlNet (comfy/controlnet.py ControlBase) ------------------------------------------------------------------
+# Checked on 0.14.1 and 0.30.0. A ControlNet object keeps the hint it was given in `cond_hint_original` and its
+# resized/preprocessed cache in `cond_hint` (get_control rebuilds it when None); chained ControlNets hang off
+# `previous_controlnet`. There is no public way to give one context window its own hint frames.
+def chained_controlnets(control) -> list:
+    """`control` and every ControlNet chained behind it (previous_controlnet), each once, in chain order."""
+    found, seen = [], set()
+    while control is not None and id(control) not in seen:
+        seen.add(id(control))
+        found.append(control)
+        control = getattr(control, "previous_controlnet", None)
+    return found
+
+
+def controlnet_hint(control):
+    """The hint a ControlNet was given (None for control objects that take none, e.g. T2I adapters' own form)."""
+    return getattr(control, "cond_hint_original", None)
+
+
+def set_controlnet_hint(control, hint) -> None:
+    """Give a ControlNet another hint and drop its cached, resized copy so the next call rebuilds it from `hint`."""
+    control.cond_hint_original = hint
+    control.cond_hint = None
 
 
 # --- model folders ----------------------------------------------------------------------------------------------------
@@ -164,3 +204,43 @@ def add_model_extensions(folder_name: str, extensions: set[str]) -> None:
 # (using Model): `(512 * 512 * 3) * element_size * scale * 384.0`, "an estimate"). There is no public estimate to call.
 # Checked on 0.14.1, 0.30.0 and upstream 0.38.
 UPSCALE_MEMORY_FACTOR = 384
+
+
+def core_upscale_model_loader():
+    """Core's Load Upscale Model node, whose execute() the pack's loader calls as a function: the pack reads upscale
+    files exactly as core does (its key fixes, such as the `module.` prefix of some SwinIR files; spandrel_extra_arches
+    when installed; from 0.30 the ModelPatcher it attaches for core's memory management) instead of keeping a copy
+    that drifts. Checked on 0.14.1 and 0.30.0 (comfy_extras/nodes_upscale_model.py, `UpscaleModelLoader.execute(
+    model_name)` -> NodeOutput holding the spandrel descriptor)."""
+    try:
+        from comfy_extras.nodes_upscale_model import UpscaleModelLoader
+    except ImportError as error:
+        raise RuntimeError("this ComfyUI has no UpscaleModelLoader in comfy_extras.nodes_upscale_model, which Load "
+                           "Upscale Model (video) calls; use core's Load Upscale Model until the pack is updated"
+                           ) from error
+    return UpscaleModelLoader
+
+
+def upscale_model_patcher(model):
+    """The ModelPatcher core's upscale loader attaches to the spandrel descriptor (`model.patcher`, from 0.30: core's
+    memory management then loads and offloads it), or None (0.14.1 attaches none). Checked on 0.14.1 and 0.30.0."""
+    return getattr(model, "patcher", None)
+
+
+def is_oom(error: BaseException) -> bool:
+    """Out of memory, as core's own nodes judge it: ComfyUI 0.30 has model_management.is_oom(), which also
+    recognises an accelerator error with the out-of-memory code (torch.AcceleratorError, raised by newer torch for
+    some CUDA OOMs) and clears that error's state; 0.14.1 has only OOM_EXCEPTION, so the same test is made here.
+    Never an interrupt: OOM_EXCEPTION is plain Exception on some builds, and Cancel must stop the run.
+    Checked on 0.14.1 and 0.30.0."""
+    import comfy.model_management as mm
+    if isinstance(error, mm.InterruptProcessingException):
+        return False
+    core_is_oom = getattr(mm, "is_oom", None)     # ComfyUI >= 0.30 (absent in 0.14.1)
+    if core_is_oom is not None:
+        return core_is_oom(error)
+    if isinstance(error, mm.OOM_EXCEPTION):
+        return True
+    accelerator_error = getattr(torch, "AcceleratorError", None)     # newer torch only
+    return accelerator_error is not None and isinstance(error, accelerator_error) and (
+        getattr(error, "error_code", None) == 2 or "out of memory" in str(error).lower())

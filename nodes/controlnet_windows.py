@@ -9,10 +9,8 @@ frames 0..15. The fix goes through the handler's own callbacks and a model wrapp
     the frames this window feeds (samplers/control_hints.py);
   * EXECUTE_CLEANUP (end of each step) and an OUTER_SAMPLE wrapper (end of sampling, also after Cancel or an error):
     every full hint is put back, because the ControlNet objects live on in the cached CONDITIONING of the graph.
-Swapping a hint sets two attributes of core's ControlBase: cond_hint_original (the hint as given to Apply
-ControlNet) and cond_hint (its resized/preprocessed cache, rebuilt by get_control when None). This module is the one
-place the pack touches ControlNet internals; tests/host/test_controlnet_windows_host.py is its canary on each
-supported ComfyUI.
+Reading and swapping a ControlNet's hint touches core's ControlBase attributes, which comfy_compat.py holds (its
+canaries, and tests/host/test_controlnet_windows_host.py end to end, on each supported ComfyUI).
 """
 from __future__ import annotations
 
@@ -21,21 +19,20 @@ import comfy.patcher_extension
 import torch
 
 from ..samplers.control_hints import window_hint_indices
+from . import comfy_compat as cc
 
 KEY = "adlightning_controlnet_windows"
 
 
 def controls_in(conds) -> list:
     """Every ControlNet the conds use, chained ones included, each once."""
-    found, seen = [], set()
+    found = {}
     for cond in conds or []:
         for item in cond or []:
             control = item.get("control") if isinstance(item, dict) else None
-            while control is not None and id(control) not in seen:
-                seen.add(id(control))
-                found.append(control)
-                control = getattr(control, "previous_controlnet", None)
-    return found
+            for chained in cc.chained_controlnets(control):
+                found.setdefault(id(chained), chained)
+    return list(found.values())
 
 
 class WindowHints:
@@ -48,18 +45,16 @@ class WindowHints:
         frames = x_in.size(handler.dim)
         fed = window.get_tensor(torch.arange(frames), dim=0).tolist()   # the frames this window runs, as core slices
         for control in controls_in(conds):
-            if not hasattr(control, "cond_hint_original"):
+            if cc.controlnet_hint(control) is None:
                 continue
-            _, hint = self.full.setdefault(id(control), (control, control.cond_hint_original))
+            _, hint = self.full.setdefault(id(control), (control, cc.controlnet_hint(control)))
             if not isinstance(hint, torch.Tensor) or hint.shape[0] <= 1:
                 continue   # one image guides every frame; core broadcasts it already
-            control.cond_hint_original = hint[window_hint_indices(fed, hint.shape[0])]
-            control.cond_hint = None
+            cc.set_controlnet_hint(control, hint[window_hint_indices(fed, hint.shape[0])])
 
     def restore(self, *unused):
         for control, hint in self.full.values():
-            control.cond_hint_original = hint
-            control.cond_hint = None
+            cc.set_controlnet_hint(control, hint)
         self.full.clear()
 
     def outer_sample(self, executor, *args, **kwargs):

@@ -10,6 +10,7 @@ from ..motion.module import MotionModuleError
 from ..samplers.cond_frames import check_frame_counts
 from ..samplers.schedules import SCHEDULERS, sigmas_for
 from ..samplers.windows import DEFAULT_LENGTH
+from . import comfy_compat as cc
 from . import context_handler, motion_patch
 from .types import CATEGORY, ContextOptions
 
@@ -36,8 +37,7 @@ def resolve_steps(model, steps: int) -> int:
 
 
 def lightning_sigmas(model, steps: int, scheduler: str, denoise: float):
-    table = model.get_model_object("model_sampling").sigmas.float().cpu()
-    return sigmas_for(scheduler, table, resolve_steps(model, steps), denoise)
+    return sigmas_for(scheduler, cc.sigma_table(model), resolve_steps(model, steps), denoise)
 
 
 def check_position_table(model, frames: int, context_options=None) -> None:
@@ -45,15 +45,15 @@ def check_position_table(model, frames: int, context_options=None) -> None:
     handle = motion_patch.attached_handle(model)
     if handle is None:
         return
-    handler = model.model_options.get("context_handler")
-    length = context_options.length if context_options is not None else getattr(handler, "context_length", None)
+    core_length = cc.context_length(model)
+    length = context_options.length if context_options is not None else core_length
     suggested = min(DEFAULT_LENGTH, handle.info.pe_length)
     if length is not None and min(length, frames) > handle.info.pe_length:
         raise MotionModuleError(
             f"context length {length} is longer than the position table of '{handle.info.name}' "
             f"({handle.info.pe_length} frames); set the context length to {suggested} "
             f"(what Lightning was trained on) or at most {handle.info.pe_length}")
-    if frames <= handle.info.pe_length or handler is not None or context_options is not None:
+    if frames <= handle.info.pe_length or core_length is not None or context_options is not None:
         return
     raise MotionModuleError(
         f"{frames} frames requested, but '{handle.info.name}' only has positions for {handle.info.pe_length}. "

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 import comfy.model_management as mm
 import comfy.utils
 import folder_paths
-import torch
 from comfy_api.latest import io
 from spandrel import UnsupportedModelError
 
@@ -23,22 +22,6 @@ UPSCALE_MODELS = "upscale_models"      # core's folder, shared with Load Upscale
 MAX_FRAMES_PER_BATCH = 8
 MODEL_TOOLTIP = (f"From Load Upscale Model (core's or this pack's), a file in models/upscale_models: {EXAMPLES}, "
                  "RealESRGAN_x4plus_anime_6B.pth or realesr-general-x4v3.pth.")
-
-
-def core_upscale_model_loader():
-    """Core's Load Upscale Model node, whose execute() the pack's loader calls as a function: the pack reads upscale
-    files exactly as core does (its key fixes, such as the `module.` prefix of some SwinIR files; spandrel_extra_arches
-    when installed; from 0.30 the ModelPatcher it attaches for core's memory management) instead of keeping a copy
-    that drifts. Checked on ComfyUI 0.14.1 and 0.30.0 (comfy_extras/nodes_upscale_model.py,
-    `UpscaleModelLoader.execute(model_name)` -> NodeOutput holding the spandrel descriptor); the host tests of the
-    pack's loader (tests/host/test_upscale.py) fail if it moves."""
-    try:
-        from comfy_extras.nodes_upscale_model import UpscaleModelLoader
-    except ImportError as error:
-        raise RuntimeError("this ComfyUI has no UpscaleModelLoader in comfy_extras.nodes_upscale_model, which Load "
-                           "Upscale Model (video) calls; use core's Load Upscale Model until the pack is updated"
-                           ) from error
-    return UpscaleModelLoader
 
 
 class LoadUpscaleModel(io.ComfyNode):
@@ -67,7 +50,7 @@ class LoadUpscaleModel(io.ComfyNode):
         size = os.path.getsize(path)
         if size == 0:
             raise unreadable_file(model_name, EOFError(), size)
-        loader = core_upscale_model_loader()
+        loader = cc.core_upscale_model_loader()
         try:
             model = loader.execute(model_name)[0]
         except UnsupportedModelError as error:
@@ -85,23 +68,6 @@ class LoadUpscaleModel(io.ComfyNode):
         return io.NodeOutput(model, ui={"text": [text]})
 
 
-def is_oom(error: BaseException) -> bool:
-    """Out of memory, as core's own nodes judge it: ComfyUI 0.30 has `is_oom()`, which also recognises an
-    accelerator error with the out-of-memory code (torch.AcceleratorError, raised by newer torch for some CUDA
-    OOMs) and clears that error's state; 0.14.1 has only OOM_EXCEPTION, so the same test is made here. Never an
-    interrupt: OOM_EXCEPTION is plain Exception on some builds, and Cancel must stop the run."""
-    if isinstance(error, mm.InterruptProcessingException):
-        return False
-    core_is_oom = getattr(mm, "is_oom", None)     # ComfyUI >= 0.30 (absent in 0.14.1)
-    if core_is_oom is not None:
-        return core_is_oom(error)
-    if isinstance(error, mm.OOM_EXCEPTION):
-        return True
-    accelerator_error = getattr(torch, "AcceleratorError", None)     # newer torch only
-    return accelerator_error is not None and isinstance(error, accelerator_error) and (
-        getattr(error, "error_code", None) == 2 or "out of memory" in str(error).lower())
-
-
 def on_oom(tile: int, batch: int) -> None:
     log.warning("upscale ran out of memory; retrying with %d px tiles, %d frame(s) per batch", tile, batch)
     mm.soft_empty_cache()
@@ -113,7 +79,7 @@ def model_on(model, device, memory_required: int):
     attaches a ModelPatcher, and core's memory management loads the model (and offloads it when something else needs
     the room), as core's own upscale node does there; on 0.14.1 there is none, so the pack frees the room and moves
     the weights itself, back to the offload device afterwards, as core's 0.14.1 upscale node does."""
-    patcher = getattr(model, "patcher", None)
+    patcher = cc.upscale_model_patcher(model)
     if patcher is not None:
         mm.load_models_gpu([patcher], memory_required=memory_required)
         yield
@@ -181,7 +147,7 @@ class UpscaleFrames(io.ComfyNode):
                 log.info("upscaling %d frames: the whole clip does not fit on %s; finished frames wait on the host",
                          count, device)
             out = upscale_frames(images, model, scale, tile, overlap, temporal_stabilize, device=device,
-                                 frame_batch=batch, is_oom=is_oom, on_oom=on_oom, dtype=dtype,
+                                 frame_batch=batch, is_oom=cc.is_oom, on_oom=on_oom, dtype=dtype,
                                  store=device if keep else mm.intermediate_device(),
                                  on_progress=lambda done, total: pbar.update_absolute(done, total),
                                  check=mm.throw_exception_if_processing_interrupted)

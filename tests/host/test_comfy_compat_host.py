@@ -177,6 +177,65 @@ def test_discrete_sampling_like(cc):
     assert not torch.allclose(current.sigmas, expected)
 
 
+def test_sigma_table(cc):
+    """sigma_table: a MODEL's model_sampling keeps its discrete sigma table as `.sigmas` (one per training step)."""
+    import comfy.model_base
+    import comfy.model_patcher
+    import comfy.supported_models
+    sampling = comfy.model_base.model_sampling(comfy.supported_models.SD15({}), comfy.model_base.ModelType.EPS)
+    patcher = SimpleNamespace(get_model_object=lambda name: {"model_sampling": sampling}[name])
+    table = cc.sigma_table(patcher)
+    assert table.dtype == torch.float32 and table.shape == (1000,), changed("sigma_table", str(table.shape))
+    assert abs(table[-1].item() - 14.6146) < 1e-3 and abs(table[0].item() - 0.0292) < 1e-3, \
+        changed("sigma_table", "model_sampling.sigmas is no longer the SD1.5 sigma table")
+    assert "get_model_object" in dir(comfy.model_patcher.ModelPatcher)
+
+
+def test_context_length(cc):
+    """context_length: core's Context Windows node puts an IndexListContextHandler with `context_length` into
+    model_options["context_handler"]."""
+    import comfy.context_windows as cw
+    handler = cw.IndexListContextHandler(cw.get_matching_context_schedule(cw.ContextSchedules.STATIC_STANDARD),
+                                         cw.get_matching_fuse_method(cw.ContextFuseMethods.PYRAMID), context_length=24,
+                                         context_overlap=4, dim=0)
+    assert cc.context_length(SimpleNamespace(model_options={"context_handler": handler})) == 24, \
+        changed("context_length", "model_options['context_handler'].context_length")
+    assert cc.context_length(SimpleNamespace(model_options={})) is None
+
+
+def test_controlnet_hint(cc):
+    """chained_controlnets / controlnet_hint / set_controlnet_hint: core's ControlNet keeps its hint in
+    cond_hint_original, its resized cache in cond_hint (rebuilt when None), and a chained one in previous_controlnet,
+    as set by set_cond_hint and set_previous_controlnet."""
+    import comfy.controlnet
+    first, second = comfy.controlnet.ControlBase(), comfy.controlnet.ControlBase()
+    hint = torch.rand(6, 3, 8, 8)
+    second.set_cond_hint(hint, 0.8, (0.0, 1.0))
+    second.set_previous_controlnet(first)
+    assert cc.chained_controlnets(second) == [second, first], changed("chained_controlnets", "previous_controlnet")
+    assert cc.controlnet_hint(second) is hint, changed("controlnet_hint", "cond_hint_original")
+    second.cond_hint = torch.zeros(1)
+    cc.set_controlnet_hint(second, hint[:2])
+    assert second.cond_hint is None and cc.controlnet_hint(second).shape[0] == 2
+    source = inspect.getsource(comfy.controlnet.ControlNet.get_control)
+    assert "self.cond_hint is None" in source and "self.cond_hint_original" in source, changed(
+        "set_controlnet_hint", "ControlNet.get_control no longer rebuilds cond_hint from cond_hint_original")
+
+
+def test_upscale_loader_and_oom(cc):
+    """core_upscale_model_loader / upscale_model_patcher / is_oom: core's UpscaleModelLoader.execute(model_name) is
+    callable as a function; a plain descriptor has no patcher; an out-of-memory error is one and Cancel is not."""
+    import comfy.model_management as mm
+    loader = cc.core_upscale_model_loader()
+    assert callable(getattr(loader, "execute", None)), changed("core_upscale_model_loader", "UpscaleModelLoader.execute")
+    params = list(inspect.signature(loader.execute).parameters)
+    assert params[-1] == "model_name", changed("core_upscale_model_loader", f"execute{tuple(params)}")
+    assert cc.upscale_model_patcher(SimpleNamespace()) is None
+    assert cc.is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory")), changed("is_oom", "OOM not recognised")
+    assert not cc.is_oom(mm.InterruptProcessingException()), changed("is_oom", "Cancel taken for an OOM")
+    assert not cc.is_oom(ValueError("x"))
+
+
 def test_previewer(cc, sd15):
     """previewer / preview_image: latent_preview.get_previewer(device, latent_format) and its
     decode_latent_to_preview_image("JPEG", x0) -> (format, image, size)."""
