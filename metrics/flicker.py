@@ -6,18 +6,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..upscaling.resize import resize_frames
 
 FLICKER_FLOOR = 1e-3        # the input-change floor of the flicker index, so a frozen clip gives a finite number
 
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
-
-
-def _resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """upscaling/resize.py's resize_frames, restated: metrics/ is loaded as a sub-package by ComfyUI and may not
-    import a sibling folder (the Clip Metrics node uses this module)."""
-    if tuple(frames.shape[-2:]) == tuple(size):
-        return frames
-    return F.interpolate(frames, size=size, mode="bicubic", align_corners=False, antialias=True)
 
 
 def high_pass(frames: torch.Tensor) -> torch.Tensor:
@@ -39,9 +32,9 @@ def flicker_index(low: torch.Tensor, high: torch.Tensor, floor: float = FLICKER_
                          f"got {low.shape[0]} and {high.shape[0]}")
     size = tuple(high.shape[-2:])
     detail_change = input_change = 0.0
-    previous_detail, previous_input = high_pass(high[:1]), _resize(low[:1], size)
+    previous_detail, previous_input = high_pass(high[:1]), resize_frames(low[:1], size)
     for t in range(1, high.shape[0]):
-        detail, upsized = high_pass(high[t:t + 1]), _resize(low[t:t + 1], size)
+        detail, upsized = high_pass(high[t:t + 1]), resize_frames(low[t:t + 1], size)
         detail_change += (detail - previous_detail).abs().mean().item()
         input_change += (upsized - previous_input).abs().mean().item()
         previous_detail, previous_input = detail, upsized

@@ -9,11 +9,8 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..frames.decode_slices import decode_in_slices
-
+from ..frames.slices import DEFAULT_FRAMES_PER_BATCH, in_slices
 from .types import CATEGORY
-
-DEFAULT_FRAMES_PER_BATCH = 8
 
 
 class DecodeFrames(io.ComfyNode):
@@ -30,7 +27,8 @@ class DecodeFrames(io.ComfyNode):
                 io.Vae.Input("vae", tooltip="The checkpoint's VAE."),
                 io.Int.Input("frames_per_batch", default=DEFAULT_FRAMES_PER_BATCH, min=1, max=256,
                              tooltip="Frames decoded together. Fewer frames use less memory; more can be a little "
-                                     "faster. 8 keeps a 64-frame clip's decode within its 16-frame footprint."),
+                                     "faster. The default keeps a 64-frame clip's decode within its 16-frame "
+                                     "footprint."),
             ],
             outputs=[io.Image.Output()],
         )
@@ -41,6 +39,5 @@ class DecodeFrames(io.ComfyNode):
         if latent.is_nested:
             latent = latent.unbind()[0]
         pbar = comfy.utils.ProgressBar(latent.shape[0])
-        return io.NodeOutput(decode_in_slices(vae.decode, latent, frames_per_batch,
-                                              comfy.model_management.throw_exception_if_processing_interrupted,
-                                              pbar.update))
+        return io.NodeOutput(in_slices(vae.decode, latent, frames_per_batch,
+                                       comfy.model_management.throw_exception_if_processing_interrupted, pbar.update))

@@ -3,7 +3,7 @@ while decoding, with the matching audio and frame rate; and VAE-encode long clip
 
 Core's GetVideoComponents decodes every frame of the file at full resolution before anything can drop or shrink
 them (a minute of 1080p is ~27 GB of float frames); here PyAV decodes one frame at a time and only the kept frames,
-already fitted, are held. The math is in frames/ (select, fit, encode_slices).
+already fitted, are held. The math is in frames/ (select, fit, slices).
 """
 from __future__ import annotations
 
@@ -18,14 +18,13 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from ..frames.encode_slices import encode_in_slices
 from ..frames.fit import FIT_MODES, MIN_SIDE, FitError, fit_frames, fit_size
 from ..frames.select import FrameSelection, SelectError, trim_audio
+from ..frames.slices import DEFAULT_FRAMES_PER_BATCH, in_slices
 from .types import CATEGORY
 
 log = logging.getLogger("AnimateDiff-Lightning")
 DEFAULT_MAX_SIDE = 512
-DEFAULT_FRAMES_PER_BATCH = 8
 
 
 class VideoReadError(ValueError):
@@ -187,6 +186,6 @@ class EncodeFrames(io.ComfyNode):
             raise ValueError(f"input 'pixels' is {width}x{height}: SD1.5 needs at least {MIN_SIDE} px a side; fit "
                              f"the frames larger (Load Video Frames' max_side, or an upscale)")
         pbar = comfy.utils.ProgressBar(pixels.shape[0])
-        latent = encode_in_slices(lambda images: vae.encode(images[..., :3]), pixels, frames_per_batch,
-                                  comfy.model_management.throw_exception_if_processing_interrupted, pbar.update)
+        latent = in_slices(lambda images: vae.encode(images[..., :3]), pixels, frames_per_batch,
+                           comfy.model_management.throw_exception_if_processing_interrupted, pbar.update)
         return io.NodeOutput({"samples": latent})

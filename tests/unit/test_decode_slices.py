@@ -3,7 +3,7 @@ output shapes, progress per slice, and a stop between slices."""
 import pytest
 import torch
 
-from adlightning.frames.decode_slices import decode_in_slices
+from adlightning.frames.slices import in_slices
 
 
 def fake_decode(calls):
@@ -19,7 +19,7 @@ def test_slices_give_the_whole_decode():
     latent = torch.randn(10, 4, 3, 5)
     whole = fake_decode([])(latent)
     calls, progress = [], []
-    out = decode_in_slices(fake_decode(calls), latent, 4, on_slice=progress.append)
+    out = in_slices(fake_decode(calls), latent, 4, on_slice=progress.append)
     assert calls == [4, 4, 2]
     assert progress == [4, 4, 2]
     assert out.shape == (10, 24, 40, 3)
@@ -29,14 +29,14 @@ def test_slices_give_the_whole_decode():
 def test_video_vae_shape_is_flattened_to_frames():
     latent = torch.randn(6, 4, 2, 2)
     decode = fake_decode([])
-    out = decode_in_slices(lambda x: decode(x).unsqueeze(0), latent, 4)   # (1, n, H, W, 3)
+    out = in_slices(lambda x: decode(x).unsqueeze(0), latent, 4)   # (1, n, H, W, 3)
     assert out.shape == (6, 16, 16, 3)
     assert torch.equal(out, decode(latent))
 
 
 def test_one_slice_when_it_covers_the_clip():
     calls = []
-    decode_in_slices(fake_decode(calls), torch.randn(5, 4, 2, 2), 8)
+    in_slices(fake_decode(calls), torch.randn(5, 4, 2, 2), 8)
     assert calls == [5]
 
 
@@ -51,10 +51,10 @@ def test_stop_between_slices():
             raise Stop
 
     with pytest.raises(Stop):
-        decode_in_slices(fake_decode(calls), torch.randn(9, 4, 2, 2), 3, before_slice=stop_after_two)
+        in_slices(fake_decode(calls), torch.randn(9, 4, 2, 2), 3, before_slice=stop_after_two)
     assert calls == [3, 3]
 
 
 def test_zero_frames_per_batch_is_refused():
     with pytest.raises(ValueError, match="at least 1"):
-        decode_in_slices(fake_decode([]), torch.randn(2, 4, 2, 2), 0)
+        in_slices(fake_decode([]), torch.randn(2, 4, 2, 2), 0)

@@ -1,9 +1,9 @@
-"""Video-to-video frame math (frames/select.py, frames/fit.py, frames/encode_slices.py): which frames and audio are
+"""Video-to-video frame math (frames/select.py, frames/fit.py, frames/slices.py): which frames and audio are
 kept, SD1.5 sizes, and the sliced encode equal to a whole-clip encode."""
 import pytest
 import torch
 
-from adlightning.frames.encode_slices import encode_in_slices
+from adlightning.frames.slices import in_slices
 from adlightning.frames.fit import FitError, fit_frames, fit_size
 from adlightning.frames.select import FrameSelection, SelectError, trim_audio
 
@@ -87,14 +87,13 @@ def test_encode_in_slices_equals_whole_encode(per_batch):
     images = torch.rand(10, 16, 16, 3)
     encode = lambda x: x.movedim(-1, 1)[:, :, ::8, ::8] * 2 + torch.arange(x.shape[0])[:, None, None, None] * 0
     calls, progress = [], []
-    out = encode_in_slices(lambda x: calls.append(x.shape[0]) or encode(x), images, per_batch,
-                           on_slice=progress.append)
+    out = in_slices(lambda x: calls.append(x.shape[0]) or encode(x), images, per_batch, on_slice=progress.append)
     assert torch.equal(out, encode(images))
     assert max(calls) == min(per_batch, 10) and sum(progress) == 10
 
 
 def test_encode_in_slices_rejects_bad_input():
     with pytest.raises(ValueError, match="frames_per_batch"):
-        encode_in_slices(lambda x: x, torch.rand(2, 8, 8, 3), 0)
+        in_slices(lambda x: x, torch.rand(2, 8, 8, 3), 0)
     with pytest.raises(ValueError, match="no frames"):
-        encode_in_slices(lambda x: x, torch.rand(0, 8, 8, 3), 4)
+        in_slices(lambda x: x, torch.rand(0, 8, 8, 3), 4)
