@@ -1,7 +1,8 @@
 // The prompt-to-clip page's logic, without the DOM: which shipped API workflow to queue and how to set the user's
 // choices in it, what ComfyUI's websocket messages mean for one prompt's progress, how ComfyUI's errors read, and
 // which saved files are the clip. app.js wires this to the page; tests/js/app_logic.test.mjs tests it in node.
-// The client (tools/client.py) makes the same edits in Python: keep the two in step.
+// The client (tools/client.py) makes the same edits in Python; both are tested against one golden file,
+// tests/fixtures/client_page_golden.json (written from the client by `python -m dev.refresh_client_golden`).
 
 export const WORKFLOW = { plain: "t2v_lightning", lora: "t2v_motion_lora", upscale: "t2v_upscale" };
 export const LOADERS = {
@@ -10,7 +11,7 @@ export const LOADERS = {
   lora: ["ADLightning_LoadMotionLoRA", "lora_name"],
 };
 const SEED_INPUTS = ["seed", "noise_seed"];
-const OUTPUT_KINDS = ["images", "gifs", "videos", "animated"];
+const OUTPUT_KINDS = ["images", "gifs", "videos", "audio", "animated"];
 const VIDEO_EXTENSIONS = [".mp4", ".webm", ".mov", ".mkv"];
 
 const isLink = (v) => Array.isArray(v) && v.length === 2 && typeof v[0] === "string";

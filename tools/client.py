@@ -186,8 +186,8 @@ def set_all(api: dict, names: tuple, value, what: str) -> None:
 
 def parse_size(text: str) -> tuple[int, int]:
     try:
-        w, _, h = text.lower().partition("x")
-        width, height = int(w), int(h or w)
+        w, x, h = text.lower().partition("x")
+        width, height = int(w), int(h if x else w)
     except ValueError:
         raise ClientError(f"--size {text!r}: give WIDTHxHEIGHT or one number, e.g. 512x512", 2) from None
     if width % 8 or height % 8 or width < 64 or height < 64:
@@ -499,21 +499,24 @@ def wait_for_history(comfy: Comfy, api: dict, prompt_id: str, deadline: float) -
     return entry
 
 
+def output_files(entry: dict) -> list[dict]:
+    """The saved files of a history entry ({filename, subfolder, type}), in the order ComfyUI lists them; previews
+    (type temp) are not results."""
+    return [{"filename": item["filename"], "subfolder": item.get("subfolder", ""), "type": item["type"]}
+            for node_output in entry.get("outputs", {}).values() for kind in OUTPUT_KINDS
+            for item in node_output.get(kind, []) if isinstance(item, dict) and item.get("type") == "output"]
+
+
 def download_outputs(comfy: Comfy, entry: dict, out_dir) -> list[Path]:
     saved = []
-    for node_output in entry.get("outputs", {}).values():
-        for kind in OUTPUT_KINDS:
-            for item in node_output.get(kind, []):
-                if not isinstance(item, dict) or item.get("type") != "output":
-                    continue   # previews (type temp) are not results
-                query = urllib.parse.urlencode({k: item.get(k, "") for k in ("filename", "subfolder", "type")})
-                code, data = comfy.request(f"/view?{query}")
-                if code != 200:
-                    raise ClientError(f"could not download {item['filename']}: /view answered {code}")
-                path = Path(out_dir) / item.get("subfolder", "") / item["filename"]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-                saved.append(path)
+    for item in output_files(entry):
+        code, data = comfy.request(f"/view?{urllib.parse.urlencode(item)}")
+        if code != 200:
+            raise ClientError(f"could not download {item['filename']}: /view answered {code}")
+        path = Path(out_dir) / item["subfolder"] / item["filename"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        saved.append(path)
     return saved
 
 

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  buildPrompt, clipsOf, comboOptions, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
-  parseSize, startProgress, viewQuery, workflowsFor,
+  buildPrompt, clipsOf, comboOptions, defaultFile, describeFailure, describeRejection, filesOnServer, historyError,
+  nextProgress, parseSize, startProgress, textNodeFor, viewQuery, workflowsFor,
 } from "../../app_page/app_logic.js";
 
 const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
@@ -135,4 +135,26 @@ test("sizes", () => {
   assert.deepEqual(parseSize("512x768"), { width: 512, height: 768 });
   assert.deepEqual(parseSize("64"), { width: 64, height: 64 });
   for (const bad of ["100x64", "abc", "32", "64x"]) assert.equal(parseSize(bad), null, bad);
+});
+
+// The client (tools/client.py) and this page answer the same inputs the same way: one golden file for both.
+const GOLDEN = JSON.parse(readFileSync(new URL("../fixtures/client_page_golden.json", import.meta.url)));
+
+test("the page edits a workflow exactly as the client does (shared golden)", () => {
+  for (const { workflow, choices, api } of GOLDEN.edits) {
+    const built = buildPrompt({ ...GRAPHS, [workflow]: shipped(workflow) }, choices);
+    assert.equal(built.name, workflow);
+    assert.deepEqual(built.api, api, workflow);
+  }
+});
+
+test("the page reads sizes, combos, errors and saved files as the client does (shared golden)", () => {
+  for (const { text, size } of GOLDEN.sizes)
+    assert.deepEqual(parseSize(text), size && { width: size[0], height: size[1] }, JSON.stringify(text));
+  for (const { spec, options } of GOLDEN.combos) assert.deepEqual(comboOptions(spec), options, JSON.stringify(spec));
+  for (const { workflow, which, node } of GOLDEN.text_nodes) assert.equal(textNodeFor(shipped(workflow), which), node);
+  assert.equal(describeRejection(shipped(GOLDEN.rejection.workflow), GOLDEN.rejection.answer), GOLDEN.rejection.text);
+  assert.equal(describeFailure(shipped(GOLDEN.failure.workflow), GOLDEN.failure.data), GOLDEN.failure.text);
+  assert.deepEqual(clipsOf(GOLDEN.outputs.history).map(({ filename, subfolder, type }) => ({ filename, subfolder, type })),
+    GOLDEN.outputs.files);
 });

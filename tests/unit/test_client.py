@@ -402,3 +402,10 @@ def test_a_failed_prompt_exits_1_with_the_node_and_exception(tmp_path):
         assert e.value.status == 1
     finally:
         server.close()
+
+
+def test_client_answers_match_the_golden_the_page_is_tested_against():
+    """tests/fixtures/client_page_golden.json is what the client answers; tests/js/app_logic.test.mjs holds the app
+    page to the same file, so a change to either shows here or there."""
+    from dev.refresh_client_golden import GOLDEN, golden
+    assert golden() == json.loads(GOLDEN.read_text()), "rerun python -m dev.refresh_client_golden after a deliberate change"
