@@ -12,7 +12,9 @@ FIT_MODES = ("crop", "stretch")
 
 
 class FitError(ValueError):
-    pass
+    """Frames that cannot be fitted to an SD1.5 size; the message names the input."""
+
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:

@@ -8,7 +8,9 @@ import torch
 
 
 class SelectError(ValueError):
-    pass
+    """A frame selection that keeps no frame; the message names the input."""
+
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
 
 
 @dataclass(frozen=True)

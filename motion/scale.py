@@ -25,6 +25,8 @@ _RANGE = re.compile(rf"^(?P<start>{_POINT})\s*(?:-\s*(?P<end>{_POINT}))?\s*:\s*(
 class MotionScaleError(ValueError):
     """Motion-scale text that cannot be read; the message names the line."""
 
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
+
 
 def _frame(point: str, frames: int, number: int) -> int:
     point = point.replace(" ", "")

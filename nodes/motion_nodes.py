@@ -71,11 +71,13 @@ class ApplyMotionModule(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, motion_scale=1.0, motion_scale_frames="", **unused):
-        # Checked when the prompt is queued, so a bad line is reported before any model loads.
-        if isinstance(motion_scale_frames, str) and isinstance(motion_scale, (int, float)):
+    def validate_inputs(cls, motion_scale_frames=""):
+        # Checked when the prompt is queued, so a bad line is reported before any model loads. ComfyUI skips its own
+        # range and type checks for every input this signature names (all of them, with **kwargs), so it names only
+        # the text it parses; the lines' validity does not depend on the default scale, which core range-checks.
+        if isinstance(motion_scale_frames, str):
             try:
-                MotionScale.parse(motion_scale, motion_scale_frames)
+                MotionScale.parse(1.0, motion_scale_frames)
             except MotionScaleError as error:
                 return str(error)
         return True

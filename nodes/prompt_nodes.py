@@ -52,8 +52,10 @@ class PromptTravel(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, schedule=None, **unused):
-        # Checked when the prompt is queued, so a bad line is reported before any model loads.
+    def validate_inputs(cls, schedule=None):
+        # Checked when the prompt is queued, so a bad line is reported before any model loads. Only `schedule` is
+        # named: ComfyUI skips its own checks for every input named here (all of them, with **kwargs), and the
+        # interpolation combo and frame range need core's.
         if isinstance(schedule, str):
             try:
                 ps.parse(schedule)

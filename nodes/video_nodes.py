@@ -28,7 +28,9 @@ DEFAULT_MAX_SIDE = 512
 
 
 class VideoReadError(ValueError):
-    pass
+    """A video the v2v nodes cannot read; the message names the file and why."""
+
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
 
 
 def source_name(source) -> str:

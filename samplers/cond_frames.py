@@ -29,6 +29,8 @@ def resize_cond_item(cond_key, cond_value, window, x_in, device, new_cond_item):
 class CondFramesError(ValueError):
     """Per-frame conditioning whose frame count differs from the latent's; the message says how to fix it."""
 
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
+
 
 def check_frame_counts(conditioning, frames: int, name: str) -> None:
     """Every tensor of a CONDITIONING (the text embedding, pooled output) must hold one entry for the whole clip or

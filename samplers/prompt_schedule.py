@@ -34,6 +34,8 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*%$")
 class ScheduleError(ValueError):
     """Schedule text that cannot be read; the message names the line and says how to write it."""
 
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
+
 
 @dataclass(frozen=True)
 class Keyframe:

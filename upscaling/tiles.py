@@ -18,6 +18,8 @@ DEFAULT_MIN_TILE = 64
 class TileOOMError(RuntimeError):
     """Out of memory even at the smallest tile and one frame per batch."""
 
+    __module__ = "builtins"   # shown as its own name, not the pack's folder path (see motion/module.py)
+
 
 @dataclass(frozen=True)
 class TileGrid:

@@ -50,17 +50,24 @@ def model_files() -> dict[str, dict[str, Path]]:
     return _model_files(comfy_path())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_host_session_at_a_time():
+    """One host-tier session at a time on this machine (each ComfyUI needs ~8 GB and both cores; a session may hold
+    its shared server and a module's own at once): the whole session holds an exclusive lock in the fixture cache,
+    which benchmarks that start a server take too (e.g. `flock <cache>/host-tier.lock python -m dev.benchmarks...`)."""
+    if not os.environ.get("COMFYUI_PATH"):
+        yield
+        return
+    with open(cache_dir() / "host-tier.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def server():
-    path = comfy_path()
-    models = model_files()
-    # One host-tier ComfyUI at a time on this machine: each needs ~8 GB and both cores.
-    lock = open(cache_dir() / "host-tier.lock", "w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    srv = ComfyServer(path, models, extra_args=["--cache-none"])
+    srv = ComfyServer(comfy_path(), model_files(), extra_args=["--cache-none"])
     try:
         srv.wait_ready()
         yield srv
     finally:
         srv.stop()
-        lock.close()

@@ -284,3 +284,32 @@ def test_frame_count_other_than_the_latents_is_refused(travel_server):
     with pytest.raises(PromptFailed, match="positive conditioning has 12 per-frame text embeddings but the latent "
                                            "has 8 frames"):
         srv.run(api)
+
+
+def test_core_still_validates_the_inputs_the_pack_does_not(travel_server):
+    """validate_inputs names only the inputs it checks, so core's combo and range checks still run for the others:
+    an interpolation that is not an option and a motion scale above the maximum are refused when queued."""
+    srv, _ = travel_server
+    api = small(load_api("t2v_prompt_travel"), 64, 8)
+    api[ids(api)["travel"]]["inputs"]["interpolation"] = "cubic"
+    with pytest.raises(PromptFailed, match=r"interpolation.*cubic|cubic.*interpolation"):
+        srv.queue(api)
+    api = small(load_api("t2v_prompt_travel"), 64, 8)
+    [apply] = nodes_of(api, "ADLightning_ApplyMotionModule")
+    api[apply]["inputs"]["motion_scale"] = 5.0
+    with pytest.raises(PromptFailed, match=r"motion_scale"):
+        srv.queue(api)
+
+
+def test_an_error_raised_by_the_pack_is_named_by_its_type(travel_server):
+    """An execution error from the pack reaches the client as its short type name (ComfyUI prefixes a custom node's
+    exception with the module, which for the pack is its folder path, unless the class says builtins)."""
+    srv, _ = travel_server
+    api = small(load_api("t2v_prompt_travel"), 64, 8)
+    n = ids(api)
+    del api[n["travel"]]["inputs"]["latent"]
+    api[n["travel"]]["inputs"]["frames"] = 10
+    with pytest.raises(PromptFailed) as failed:
+        srv.run(api)
+    [error] = [m[1] for m in failed.value.detail["status"]["messages"] if m[0] == "execution_error"]
+    assert error["exception_type"] == "CondFramesError", error["exception_type"]
