@@ -3,8 +3,8 @@
 // POST /prompt with this tab's own client_id, /ws for progress, /history and /view for the clip. The logic is in
 // app_logic.js (tested in node); this file is the DOM.
 import {
-  LOADERS, buildPrompt, clipsOf, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
-  parseSize, startProgress, viewQuery, workflowsFor,
+  LOADERS, atTime, buildPrompt, clipsOf, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
+  parseSize, progressText, startProgress, viewQuery, workflowsFor,
 } from "./app_logic.js";
 
 const API = new URL("../../", location.href); // ComfyUI's root, wherever the server is mounted
@@ -51,8 +51,11 @@ function showError(text) {
 
 function showProgress(s) {
   $("progress").value = s.fraction;
-  $("label").textContent = s.label;
+  $("label").textContent = progressText(atTime(s, Date.now()));
 }
+
+// The clock runs between ComfyUI's messages too (a CPU step can take a minute).
+setInterval(() => { if (job && job.state.phase === "running") showProgress(job.state); }, 1000);
 
 function clipElement(clip, small) {
   const url = new URL(`view?${viewQuery(clip)}`, API).href;
@@ -102,7 +105,7 @@ async function complete(current) {
 
 function apply(message) {
   const before = job.state;
-  job.state = nextProgress(before, message);
+  job.state = nextProgress(before, message, Date.now());
   if (job.state === before) return;
   showProgress(job.state);
   if (job.state.phase === "error") finish(job.state.error);
@@ -163,7 +166,7 @@ async function generate(event) {
       body: JSON.stringify({ prompt: api, client_id: CLIENT_ID }) });
     const answer = await r.json().catch(() => ({ error: { message: `HTTP ${r.status}` } }));
     if (!r.ok || Object.keys(answer.node_errors ?? {}).length) return finish(describeRejection(api, answer));
-    job = { prompt: chosen.prompt, state: startProgress(api, answer.prompt_id) };
+    job = { prompt: chosen.prompt, state: startProgress(api, answer.prompt_id, Date.now()) };
     showProgress(job.state);
     for (const message of backlog.splice(0)) if (job) apply(message);
   } catch (e) {

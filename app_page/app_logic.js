@@ -4,7 +4,11 @@
 // The client (tools/client.py) makes the same edits in Python; both are tested against one golden file,
 // tests/fixtures/client_page_golden.json (written from the client by `python -m dev.refresh_client_golden`).
 
-export const WORKFLOW = { plain: "t2v_lightning", lora: "t2v_motion_lora", upscale: "t2v_upscale" };
+export const WORKFLOW = { plain: "t2v_lightning", lora: "t2v_motion_lora", upscale: "t2v_upscale",
+  long: "t2v_long_64" };
+// Past the 16 frames Lightning was trained on, a clip is made in context windows (the shipped long workflow's
+// Context Windows node) and decoded a few frames at a time, as t2v_long_64 does; the client does the same.
+export const WINDOWS_ABOVE = 16;
 export const LOADERS = {
   checkpoint: ["CheckpointLoaderSimple", "ckpt_name"],
   motionModule: ["ADLightning_LoadMotionModule", "model_name"],
@@ -17,10 +21,11 @@ const VIDEO_EXTENSIONS = [".mp4", ".webm", ".mov", ".mkv"];
 const isLink = (v) => Array.isArray(v) && v.length === 2 && typeof v[0] === "string";
 const nodesOf = (api, type) => Object.keys(api).filter((k) => api[k].class_type === type);
 
-/** The shipped workflows a set of choices needs: the one to queue first, and where a spliced node comes from. */
+/** The shipped workflows a set of choices needs: the one to queue first, then where spliced nodes come from. */
 export function workflowsFor(choices) {
-  if (choices.upscale) return choices.lora ? [WORKFLOW.upscale, WORKFLOW.lora] : [WORKFLOW.upscale];
-  return [choices.lora ? WORKFLOW.lora : WORKFLOW.plain];
+  const names = choices.upscale ? (choices.lora ? [WORKFLOW.upscale, WORKFLOW.lora] : [WORKFLOW.upscale])
+    : [choices.lora ? WORKFLOW.lora : WORKFLOW.plain];
+  return choices.frames > WINDOWS_ABOVE ? [...names, WORKFLOW.long] : names;
 }
 
 /** The choices of a combo input in /object_info: old form [[...], {}] or V3 ["COMBO", {options: [...]}]. */
@@ -85,15 +90,33 @@ function setLoader(api, [type, input], value) {
   for (const key of keys) api[key].inputs[input] = value;
 }
 
+const newId = (api) => String(Math.max(0, ...Object.keys(api).map(Number).filter(Number.isFinite)) + 1);
+
 /** Put the Motion LoRA node of the LoRA workflow between the motion loader and the Apply node of `api`. */
 function spliceLoRA(api, loraGraph) {
   const [template] = nodesOf(loraGraph, LOADERS.lora[0]).map((k) => loraGraph[k]);
   const [apply] = nodesOf(api, "ADLightning_ApplyMotionModule");
   if (!template || !apply) throw new Error("cannot add a Motion LoRA to this workflow");
-  const id = String(Math.max(0, ...Object.keys(api).map(Number).filter(Number.isFinite)) + 1);
+  const id = newId(api);
   api[id] = structuredClone(template);
   api[id].inputs.motion_model = api[apply].inputs.motion_model;
   api[apply].inputs.motion_model = [id, 0];
+}
+
+/** Context windows for a long clip: the long workflow's Context Windows node on every Lightning sampler that has
+ * none, and its sliced decode in place of each VAE Decode (same inputs). */
+function spliceWindows(api, longGraph) {
+  const [options] = nodesOf(longGraph, "ADLightning_ContextOptions").map((k) => longGraph[k]);
+  const [decode] = nodesOf(longGraph, "ADLightning_DecodeFrames").map((k) => longGraph[k]);
+  if (!options || !decode) throw new Error("the long-clip workflow has no Context Windows or sliced decode node");
+  for (const key of nodesOf(api, "ADLightning_Sampler")) {
+    if (api[key].inputs.context_options) continue;
+    const id = newId(api);
+    api[id] = structuredClone(options);
+    api[key].inputs.context_options = [id, 0];
+  }
+  for (const key of nodesOf(api, "VAEDecode"))
+    api[key] = { ...structuredClone(decode), inputs: { ...decode.inputs, ...api[key].inputs } };
 }
 
 /**
@@ -101,7 +124,8 @@ function spliceLoRA(api, loraGraph) {
  * lora ("" = none), upscale}. `graphs` maps workflow names (workflowsFor) to the shipped API graphs.
  */
 export function buildPrompt(graphs, choices) {
-  const [name, loraSource] = workflowsFor(choices);
+  const [name, ...sources] = workflowsFor(choices);
+  const loraSource = sources.find((s) => s === WORKFLOW.lora);
   const api = structuredClone(graphs[name]);
   api[textNodeFor(api, "positive")].inputs.text = choices.prompt;
   setAll(api, SEED_INPUTS, choices.seed);
@@ -118,6 +142,7 @@ export function buildPrompt(graphs, choices) {
     if (loraSource) spliceLoRA(api, graphs[loraSource]);
     setLoader(api, LOADERS.lora, choices.lora);
   }
+  if (choices.frames > WINDOWS_ABOVE) spliceWindows(api, graphs[WORKFLOW.long]);
   return { name, api };
 }
 
@@ -145,15 +170,46 @@ export function describeFailure(api, data) {
     `${String(data.exception_message ?? "").trim()}`;
 }
 
-/** A prompt's progress before any message: waiting in ComfyUI's queue. */
-export function startProgress(api, promptId) {
-  return { promptId, api, total: Object.keys(api).length, done: [], node: null, value: 0, max: 1,
-    phase: "queued", fraction: 0, label: "waiting in ComfyUI's queue", error: null };
+// How much of a run each kind of node takes, roughly (2-core CPU and H200 alike: the sampler dominates, then the
+// upscale and the decode; loading models is seconds on a first run). The bar moves by these shares, so it reflects
+// time rather than the count of nodes; a node's own progress messages move it within its share.
+const NODE_SHARE = {
+  ADLightning_Sampler: 60, KSampler: 60, SamplerCustom: 60, SamplerCustomAdvanced: 60,
+  ADLightning_UpscaleFrames: 30, VAEDecode: 10, ADLightning_DecodeFrames: 10, VAEEncode: 5, ADLightning_EncodeFrames: 5,
+  CheckpointLoaderSimple: 4, ADLightning_LoadMotionModule: 3, ADLightning_LoadMotionLoRA: 2, UpscaleModelLoader: 2,
+  ADLightning_LoadUpscaleModel: 2, CreateVideo: 2, SaveVideo: 3, SaveAnimatedWEBP: 3,
+};
+const LOADING = new Set(["CheckpointLoaderSimple", "ADLightning_LoadMotionModule", "ADLightning_LoadMotionLoRA",
+  "UpscaleModelLoader", "ADLightning_LoadUpscaleModel", "ControlNetLoader", "LoraLoader"]);
+const share = (api, id) => NODE_SHARE[api?.[id]?.class_type] ?? 1;
+
+/** A prompt's progress before any message: waiting in ComfyUI's queue. `now`: milliseconds (Date.now()). */
+export function startProgress(api, promptId, now = 0) {
+  return { promptId, api, total: Object.keys(api).reduce((sum, id) => sum + share(api, id), 0), done: [],
+    node: null, value: 0, max: 1, phase: "queued", fraction: 0, label: "waiting in ComfyUI's queue", error: null,
+    queuedAt: now, startedAt: null, elapsed: 0, remaining: null };
 }
 
 function withFraction(s) {
-  const running = s.node && !s.done.includes(s.node) ? Math.min(1, s.value / (s.max || 1)) : 0;
-  return { ...s, fraction: Math.min(1, (s.done.length + running) / s.total) };
+  const running = s.node && !s.done.includes(s.node) ? Math.min(1, s.value / (s.max || 1)) * share(s.api, s.node) : 0;
+  const done = s.done.reduce((sum, id) => sum + share(s.api, id), 0);
+  return { ...s, fraction: Math.min(1, (done + running) / s.total) };
+}
+
+/** The progress with its clock read at `now`: seconds since the prompt started running, and an estimate of the
+ * seconds left (from the share of the run done so far; null until a tenth of it is done). */
+export function atTime(s, now) {
+  if (s.startedAt == null || s.phase === "complete" || s.phase === "error") return s;
+  const elapsed = Math.max(0, (now - s.startedAt) / 1000);
+  const remaining = s.fraction >= 0.1 && s.fraction < 1 ? elapsed * (1 - s.fraction) / s.fraction : null;
+  return { ...s, elapsed, remaining };
+}
+
+/** The status line: what runs now, the time so far and, once it can be estimated, the time left. */
+export function progressText(s) {
+  if (s.phase !== "running" || s.startedAt == null) return s.label;
+  const clock = `${Math.round(s.elapsed)} s`;
+  return s.remaining == null ? `${s.label} · ${clock}` : `${s.label} · ${clock}, about ${Math.ceil(s.remaining)} s left`;
 }
 
 /**
@@ -161,19 +217,25 @@ function withFraction(s) {
  * running, finishing (execution_success: ComfyUI has not written the history yet), complete (`executing` with node
  * null: the history is written, outputs can be read), error.
  */
-export function nextProgress(s, message) {
+export function nextProgress(s, message, now = 0) {
   const { type, data = {} } = message ?? {};
   if (data.prompt_id !== s.promptId || s.phase === "complete" || s.phase === "error") return s;
   const addDone = (ids) => [...new Set([...s.done, ...ids.map(String)])];
   switch (type) {
     case "execution_start":
-      return { ...s, phase: "running", label: "starting" };
+      return { ...s, phase: "running", label: "starting", startedAt: now };
     case "execution_cached":
       return withFraction({ ...s, phase: "running", done: addDone(data.nodes ?? []) });
-    case "executing":
+    case "executing": {
       if (data.node == null) return { ...s, phase: "complete", fraction: 1, label: "done" };
+      const node = String(data.node);
+      // Loaders read files; ComfyUI moves the models into memory when the sampler starts, before its first step.
+      const label = LOADING.has(s.api?.[node]?.class_type) ? `loading models: ${title(s.api, node)}`
+        : share(s.api, node) >= NODE_SHARE.ADLightning_Sampler ? `${title(s.api, node)}: loading models, preparing`
+          : title(s.api, node);
       return withFraction({ ...s, phase: "running", done: s.node ? addDone([s.node]) : s.done,
-        node: String(data.node), value: 0, max: 1, label: title(s.api, data.node) });
+        node, value: 0, max: 1, label });
+    }
     case "progress":
       return withFraction({ ...s, node: String(data.node), value: data.value, max: data.max,
         label: `${title(s.api, data.node)} ${data.value}/${data.max}` });

@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..motion.scale import MotionScale, MotionScaleError
 from . import motion_patch
-from .model_folders import MOTION_MODELS
+from .model_folders import MOTION_MODELS, not_in_folder
 from .types import CATEGORY, MotionModel
 
 log = logging.getLogger("AnimateDiff-Lightning")
@@ -37,6 +37,15 @@ class LoadMotionModule(io.ComfyNode):
             ],
             outputs=[MotionModel.Output(display_name="MOTION_MODEL")],
         )
+
+    @classmethod
+    def validate_inputs(cls, model_name):
+        # Core's own check would say only that the name is not in the list; this one also finds a motion module left
+        # in checkpoints/ (or another model folder) and says where it belongs. Naming model_name here replaces core's
+        # list check for it, so the list is checked here.
+        if not isinstance(model_name, str) or model_name in folder_paths.get_filename_list(MOTION_MODELS):
+            return True
+        return not_in_folder(model_name, MOTION_MODELS, "motion modules (AnimateDiff-Lightning, AnimateDiff v1-v3)")
 
     @classmethod
     def execute(cls, model_name) -> io.NodeOutput:

@@ -45,6 +45,10 @@ OUTPUT_KINDS = ("images", "gifs", "videos", "audio", "animated")
 FORMATS = ("mp4", "webp")
 PROMPT_TRAVEL = "ADLightning_PromptTravel"
 MOTION_LOADER = "ADLightning_LoadMotionModule"
+# Past the 16 frames Lightning was trained on, a clip is made in context windows (the shipped long workflow's
+# Context Windows node) and decoded a few frames at a time, as t2v_long_64 does; the app page does the same.
+WINDOWS_ABOVE = 16
+LONG_WORKFLOW = "t2v_long_64"
 
 
 class ClientError(Exception):
@@ -279,7 +283,25 @@ def apply_overrides(api: dict, prompt=None, negative=None, seed=None, frames=Non
                               f"prompt-travel workflow)", 2)
         for key in travel:
             api[key]["inputs"]["schedule"] = schedule.replace(" | ", "\n")
+    if frames is not None and frames > WINDOWS_ABOVE:
+        add_windows(api)
     return api
+
+
+def add_windows(api: dict) -> None:
+    """Context windows for a long clip: the long workflow's Context Windows node on every Lightning sampler that has
+    none, and its sliced decode in place of each VAE Decode (same inputs)."""
+    long_graph = load_workflow(LONG_WORKFLOW)
+    [options] = [long_graph[k] for k in nodes_of(long_graph, "ADLightning_ContextOptions")]
+    [decode] = [long_graph[k] for k in nodes_of(long_graph, "ADLightning_DecodeFrames")]
+    for key in nodes_of(api, "ADLightning_Sampler"):
+        if api[key]["inputs"].get("context_options"):
+            continue
+        node = new_id(api)
+        api[node] = copy.deepcopy(options)
+        api[key]["inputs"]["context_options"] = [node, 0]
+    for key in nodes_of(api, "VAEDecode"):
+        api[key] = {**copy.deepcopy(decode), "inputs": {**decode["inputs"], **api[key]["inputs"]}}
 
 
 def shipped_names() -> list[str]:
@@ -334,9 +356,28 @@ def combo_options(spec) -> list[str] | None:
     return options if isinstance(options, list) and all(isinstance(o, str) for o in options) else None
 
 
+# Inputs that name a model file: (node type, input) -> the models folder the server lists for it.
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", (MOTION_LOADER, "model_name"): "animatediff_models",
+                ("ADLightning_LoadMotionLoRA", "lora_name"): "animatediff_motion_lora",
+                ("LoraLoader", "lora_name"): "loras", ("ControlNetLoader", "control_net_name"): "controlnet",
+                ("UpscaleModelLoader", "model_name"): "upscale_models",
+                ("ADLightning_LoadUpscaleModel", "model_name"): "upscale_models"}
+
+
+def folder_holding(name: str, object_info: dict, besides: str) -> str | None:
+    """The models folder other than `besides` whose loader lists `name` in object_info (a motion module left in
+    checkpoints/, a checkpoint in animatediff_models/), or None."""
+    for (class_type, input_name), folder in MODEL_INPUTS.items():
+        spec = ((object_info.get(class_type) or {}).get("input", {}).get("required") or {}).get(input_name)
+        if folder != besides and name in (combo_options(spec) or []):
+            return folder
+    return None
+
+
 def check_names(api: dict, object_info: dict) -> None:
     """Every node type installed, every combo value (file names included) one the server offers: what ComfyUI would
-    reject, said before queueing, with the names it does have."""
+    reject, said before queueing, with the names it does have. A model file found in another models folder is named
+    with the folder it is in and the one it belongs in. object_info may hold the loaders of MODEL_INPUTS too."""
     problems = []
     for key, node in api.items():
         info = object_info.get(node["class_type"])
@@ -349,6 +390,12 @@ def check_names(api: dict, object_info: dict) -> None:
         for name, value in node["inputs"].items():
             options = combo_options(specs.get(name))
             if options is None or not isinstance(value, str) or value in options:
+                continue
+            folder = MODEL_INPUTS.get((node["class_type"], name))
+            elsewhere = folder and folder_holding(value, object_info, folder)
+            if elsewhere:
+                problems.append(f"  {where}, input '{name}': {value!r} is in models/{elsewhere}, not in "
+                                f"models/{folder}, where this input reads; move the file to models/{folder}")
                 continue
             have = ", ".join(options) if options else "none (put the file in its models folder, see README)"
             problems.append(f"  {where}, input '{name}': {value!r} is not on the server; available: {have}")
@@ -524,7 +571,8 @@ def run(api: dict, server: str = DEFAULT_SERVER, out="comfy_outputs", timeout: f
     """Check, queue and follow an API workflow; the files it saved, downloaded into `out`."""
     log = log or (lambda text: None)
     comfy = Comfy(server)
-    check_names(api, comfy.object_info(node["class_type"] for node in api.values()))
+    check_names(api, comfy.object_info([node["class_type"] for node in api.values()] +
+                                       [class_type for class_type, _ in MODEL_INPUTS]))
     client_id = uuid.uuid4().hex
     ws = comfy.connect(client_id)   # before queueing, so no progress message is missed
     deadline = time.monotonic() + timeout
@@ -579,7 +627,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--prompt", help="positive prompt text")
     q.add_argument("--negative", help="negative prompt text (only used at cfg > 1)")
     q.add_argument("--seed", type=int, help="noise seed")
-    q.add_argument("--frames", type=int, help="frame count (the empty latent's batch_size)")
+    q.add_argument("--frames", type=int, help=f"frame count (the empty latent's batch_size); past {WINDOWS_ABOVE} the "
+                                              f"clip is made in context windows, as in {LONG_WORKFLOW}")
     q.add_argument("--size", help="WIDTHxHEIGHT or one number for a square, multiples of 8")
     q.add_argument("--steps", type=int, help="sampler steps (0 = the motion module's Lightning step count)")
     q.add_argument("--ckpt", help="SD1.5 checkpoint file name in models/checkpoints")

@@ -2,12 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  buildPrompt, clipsOf, comboOptions, defaultFile, describeFailure, describeRejection, filesOnServer, historyError,
-  nextProgress, parseSize, startProgress, textNodeFor, viewQuery, workflowsFor,
+  atTime, buildPrompt, clipsOf, comboOptions, defaultFile, describeFailure, describeRejection, filesOnServer,
+  historyError, nextProgress, parseSize, progressText, startProgress, textNodeFor, viewQuery, workflowsFor,
 } from "../../app_page/app_logic.js";
 
 const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
-const GRAPHS = Object.fromEntries(["t2v_lightning", "t2v_motion_lora", "t2v_upscale"].map((n) => [n, shipped(n)]));
+const GRAPHS = Object.fromEntries(["t2v_lightning", "t2v_motion_lora", "t2v_upscale", "t2v_long_64"]
+  .map((n) => [n, shipped(n)]));
 const CHOICES = { prompt: "a red fox", seed: 7, frames: 8, width: 64, height: 96, checkpoint: "mine.safetensors",
   motionModule: "animatediff_lightning_8step_comfyui.safetensors", lora: "", upscale: false };
 const byType = (api, type) => Object.entries(api).filter(([, n]) => n.class_type === type);
@@ -94,7 +95,9 @@ test("progress: other prompts ignored, the bar only grows, complete only on exec
   feed("executing", { node: "7" });
   feed("progress", { node: "7", value: 2, max: 4 });
   assert.equal(s.label, "Lightning Sampler 2/4");
-  assert.equal(s.fraction, (3 + 0.5) / Object.keys(api).length, "3 cached nodes and half the sampler");
+  // Shares: checkpoint 4, two text encoders 1 each, latent 1, motion loader 3, apply 1, sampler 60, decode 10,
+  // create video 2, save 3 (86 in all): the bar reflects time, not the count of nodes.
+  assert.equal(s.fraction, (4 + 1 + 1 + 60 / 2) / 86, "3 cached nodes and half the sampler");
   feed("progress", { node: "7", value: 4, max: 4 });
   feed("executing", { node: "8" });
   feed("executed", { node: "9" });
@@ -106,6 +109,39 @@ test("progress: other prompts ignored, the bar only grows, complete only on exec
   assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b));
   assert.equal(fractions.at(-1), 1);
   assert.equal(nextProgress(s, { type: "executing", data: { prompt_id: "p1", node: "3" } }), s, "done is done");
+});
+
+test("progress: model loading is named, and the clock gives elapsed time and, later, the time left", () => {
+  const api = GRAPHS.t2v_lightning;
+  let s = startProgress(api, "p1", 1000);
+  assert.equal(progressText(atTime(s, 5000)), "waiting in ComfyUI's queue", "no clock while queued");
+  s = nextProgress(s, { type: "execution_start", data: { prompt_id: "p1" } }, 2000);
+  s = nextProgress(s, { type: "executing", data: { prompt_id: "p1", node: "1" } }, 2100);
+  assert.equal(progressText(atTime(s, 4000)), "loading models: Load Checkpoint (any SD1.5) · 2 s");
+  s = nextProgress(s, { type: "executing", data: { prompt_id: "p1", node: "7" } }, 6000);
+  assert.equal(s.label, "Lightning Sampler: loading models, preparing");
+  s = nextProgress(s, { type: "progress", data: { prompt_id: "p1", node: "7", value: 1, max: 4 } }, 9000);
+  s = atTime(s, 12000);   // 10 s in; done: checkpoint 4 + sampler 15 of 86 = 22%
+  assert.equal(s.elapsed, 10);
+  assert.ok(Math.abs(s.remaining - 10 * (1 - 19 / 86) / (19 / 86)) < 1e-9);
+  assert.equal(progressText(s), "Lightning Sampler 1/4 · 10 s, about 36 s left");
+  s = nextProgress(s, { type: "executing", data: { prompt_id: "p1", node: null } }, 20000);
+  assert.equal(atTime(s, 30000), s, "a finished prompt's clock stops");
+});
+
+test("past 16 frames the page makes the clip in context windows and decodes it in slices", () => {
+  for (const choices of [{ ...CHOICES, frames: 48 }, { ...CHOICES, frames: 64, upscale: true, lora: "z.ckpt" }]) {
+    const { api } = buildPrompt(GRAPHS, choices);
+    const [[, sampler]] = byType(api, "ADLightning_Sampler");
+    const [[optionsId, options]] = byType(api, "ADLightning_ContextOptions");
+    assert.deepEqual(sampler.inputs.context_options, [optionsId, 0]);
+    assert.deepEqual(options.inputs, byType(GRAPHS.t2v_long_64, "ADLightning_ContextOptions")[0][1].inputs);
+    assert.equal(byType(api, "VAEDecode").length, 0);
+    const [[, decode]] = byType(api, "ADLightning_DecodeFrames");
+    assert.deepEqual(decode.inputs.samples, [byType(api, "ADLightning_Sampler")[0][0], 0]);
+  }
+  const { api } = buildPrompt(GRAPHS, { ...CHOICES, frames: 16 });
+  assert.equal(byType(api, "ADLightning_ContextOptions").length, 0, "16 frames: one window, as shipped");
 });
 
 test("a failure names the node and says ComfyUI's exception", () => {

@@ -240,6 +240,21 @@ def test_names_the_server_lacks_are_listed_with_what_it_has():
         client.check_names(api, {})
 
 
+def test_a_model_file_in_another_models_folder_is_named_with_where_it_belongs():
+    """A motion module dropped into checkpoints/ (and a checkpoint into animatediff_models/): the server lists it
+    under the other loader, and the client says where it is and where it goes, not just "not on the server"."""
+    lightning = "animatediff_lightning_4step_comfyui.safetensors"
+    info = {"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["sd15.safetensors", lightning], {}]}}},
+            "ADLightning_LoadMotionModule": {"input": {"required": {"model_name": ["COMBO", {"options": []}]}}}}
+    api = {k: v for k, v in t2v().items() if k in ("1", "5")}
+    api["1"]["inputs"]["ckpt_name"] = "sd15.safetensors"
+    with pytest.raises(client.ClientError) as e:
+        client.check_names(api, info)
+    assert str(e.value).splitlines()[1:] == [
+        f"  node 5 (Load Motion Module), input 'model_name': '{lightning}' is in models/checkpoints, not in "
+        f"models/animatediff_models, where this input reads; move the file to models/animatediff_models"]
+
+
 def test_workflows_are_found_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert client.find_workflow("t2v_lightning") == T2V

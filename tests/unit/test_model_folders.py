@@ -12,6 +12,9 @@ PACKAGE = "adl_nodes_under_test"
 
 
 class FakeFolderPaths(types.SimpleNamespace):
+    def get_filename_list(self, name):
+        return self.files[name]   # KeyError for a folder it does not know, as core
+
     def add_model_folder_path(self, name, path):
         """Core's public call: append a path, creating the entry with an empty extension set."""
         paths, exts = self.folder_names_and_paths.setdefault(name, ([], set()))
@@ -59,3 +62,18 @@ def test_a_read_only_models_folder_is_a_warning_not_a_crash(tmp_path, caplog):
     load_with(fake).register()
     assert "cannot create" in caplog.text and "animatediff_models" in caplog.text
     assert "animatediff_models" in fake.folder_names_and_paths
+
+
+def test_a_file_in_the_wrong_model_folder_is_named_with_where_it_belongs(tmp_path):
+    fake = FakeFolderPaths(models_dir=str(tmp_path / "models"), folder_names_and_paths={},
+                           files={"checkpoints": ["animatediff_lightning_4step_comfyui.safetensors", "sd15.safetensors"],
+                                  "animatediff_models": [], "upscale_models": []})
+    module = load_with(fake)
+    message = module.not_in_folder("animatediff_lightning_4step_comfyui.safetensors", "animatediff_models",
+                                   "motion modules")
+    assert message.startswith("'animatediff_lightning_4step_comfyui.safetensors' is in models/checkpoints (an SD1.5 "
+                              "checkpoint's folder), not in models/animatediff_models: motion modules belong in "
+                              "models/animatediff_models. Move the file there")
+    assert module.not_in_folder("nowhere.safetensors", "animatediff_models", "motion modules") == (
+        "'nowhere.safetensors' is not in models/animatediff_models; put motion modules there and press R in ComfyUI "
+        "(or restart it), or pick one of the files it has")
