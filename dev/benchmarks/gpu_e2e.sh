@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The benchmark's GPU figures, on a machine without network, after the reference GPU check (../shared/tools/gpu-check:
-# `bash .gpu/run.sh` extracts ComfyUI to /tmp/w/ComfyUI, installs its missing wheels to /tmp/site and makes random
-# full-size models in /tmp/w/models under the shipped workflows' names). From the checkout's root:
+# The benchmark's GPU figures, on a machine without network, after the project's reference GPU check (its run.sh
+# extracts ComfyUI to /tmp/w/ComfyUI, installs its missing wheels to /tmp/site and makes random full-size models in
+# /tmp/w/models under the shipped workflows' names). From the checkout's root:
 #   bash dev/benchmarks/gpu_e2e.sh            # about 3-4 minutes on an H200
 # Env: W=/tmp/w SITE=/tmp/site OUT=/tmp/gpuout PY=python3 RUNS=3 SIZE=512 FRAMES=16 GRAPHS=(all) SMALL=1 (the 12 GiB
 # check; 0 skips)
@@ -17,7 +17,14 @@ mkdir -p "$O"
 export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ADL_TEST_CACHE=${ADL_TEST_CACHE:-$W/cache}
 [ -f "$W/ComfyUI/main.py" ] || { echo "no $W/ComfyUI: run the GPU check's run.sh first"; exit 1; }
 MODELS=(); [ -d "$W/models/checkpoints" ] && MODELS=(--models "$W/models")   # else dev/harness/ makes them (+1-2 min)
-E2E=("$PY" dev/benchmarks/e2e.py --comfyui "$W/ComfyUI" "${MODELS[@]}" --comfy-arg=--disable-api-nodes)
+if [ -d "$W/models/checkpoints" ]; then   # the upscale models the upscale graphs name, if the GPU check made none
+  mkdir -p "$W/models/upscale_models"
+  "$PY" -c "import shutil, sys
+from dev.harness.upscale_files import cached_upscale_file
+for name in ('RealESRGAN_x4plus.safetensors', 'realesr-animevideov3.pth'):
+    shutil.copy(cached_upscale_file(name), sys.argv[1])" "$W/models/upscale_models" || echo "no upscale models made"
+fi
+E2E=("$PY" -m dev.benchmarks.e2e --comfyui "$W/ComfyUI" "${MODELS[@]}" --comfy-arg=--disable-api-nodes)
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 stamp "e2e ${SIZE}px ${FRAMES} frames, $RUNS runs"
 timeout 420 "${E2E[@]}" --size "$SIZE" --frames "$FRAMES" --runs "$RUNS" ${GRAPHS:+--graphs "$GRAPHS"} --json-out "$O/e2e.jsonl" \
@@ -28,8 +35,8 @@ if [ "${SMALL:-1}" != 0 ]; then
     --json-out "$O/e2e_12gb.jsonl" 2>&1 | tee "$O/e2e_12gb.txt" | tail -25 || true
 fi
 stamp "motion module alone, ${SIZE}px (fp16 on CUDA), cfg 1 and 2"
-{ timeout 120 "$PY" dev/benchmarks/motion_module.py --size "$SIZE" --profile
-  timeout 60 "$PY" dev/benchmarks/motion_module.py --size "$SIZE" --conds 2; } 2>&1 | tee "$O/motion_module.txt" | head -30
+{ timeout 120 "$PY" -m dev.benchmarks.motion_module --size "$SIZE" --profile
+  timeout 60 "$PY" -m dev.benchmarks.motion_module --size "$SIZE" --conds 2; } 2>&1 | tee "$O/motion_module.txt" | head -30
 if [ "${DYNVRAM:-1}" != 0 ] && grep -q -- "--disable-dynamic-vram" "$W/ComfyUI/comfy/cli_args.py"; then
   for mode in on off; do
     stamp "dynamic VRAM $mode: plain vs t2v_lightning in rounds"

@@ -3,9 +3,9 @@
 Used by the host-tier tests and by dev/benchmarks/. Everything the server writes lives in a temporary base directory;
 model files are symlinked in from the fixture cache under the names the shipped workflows use.
 
-ComfyUI 0.30 imports torchaudio at start-up. Where no torchaudio wheel matches the local torch, point
-ADL_TORCHAUDIO_STUB at a folder holding an import-only `torchaudio` package: it goes on the server's PYTHONPATH only
-when the server's Python cannot import torchaudio itself (audio nodes are core's, not this pack's).
+ComfyUI 0.30 imports torchaudio at start-up. Where the server's Python cannot import it (no torchaudio wheel matches
+every torch build), the server gets an import-only stand-in on its PYTHONPATH: ADL_TORCHAUDIO_STUB if set, else one
+the harness writes into the fixture cache (audio nodes are core's, not this pack's).
 """
 from __future__ import annotations
 
@@ -39,17 +39,43 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def server_env(python: str) -> dict[str, str]:
-    """The server's environment: ours, unbuffered, plus the torchaudio stand-in when it is asked for and needed."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+STAND_IN = {  # an import-only torchaudio: ComfyUI 0.30 imports it at start-up; the pack has no audio node
+    "__init__.py": '"""Import-only stand-in for torchaudio (host tier): lets ComfyUI import its audio modules; any '
+                   'audio node that calls into it fails loudly."""\n__version__ = "0.0.0+stand-in"\n'
+                   'from . import functional, transforms  # noqa: E402,F401\n',
+    "functional.py": 'def __getattr__(name):\n    raise RuntimeError(f"torchaudio stand-in: {name} is not available")\n',
+    "transforms.py": 'def __getattr__(name):\n    raise RuntimeError(f"torchaudio stand-in: {name} is not available")\n',
+}
+
+
+def torchaudio_stand_in(python: str) -> str | None:
+    """A folder to put on the path when `python` cannot import torchaudio (no wheel matches every torch build):
+    ADL_TORCHAUDIO_STUB if set, else a stand-in the harness writes into the fixture cache. None when torchaudio
+    imports."""
+    if subprocess.run([python, "-c", "import torchaudio"], capture_output=True).returncode == 0:
+        return None
     stub = os.environ.get("ADL_TORCHAUDIO_STUB")
     if stub:
         if not (Path(stub) / "torchaudio" / "__init__.py").is_file():
             raise FileNotFoundError(f"ADL_TORCHAUDIO_STUB={stub} holds no torchaudio/__init__.py; point it at the "
                                     "folder that contains the stand-in torchaudio package, or unset it")
-        probe = subprocess.run([python, "-c", "import torchaudio"], capture_output=True)
-        if probe.returncode != 0:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (stub, env.get("PYTHONPATH")) if p)
+        return stub
+    from .motion_files import cache_dir
+    folder = cache_dir() / "torchaudio-stand-in"
+    for name, text in STAND_IN.items():
+        path = folder / "torchaudio" / name
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return str(folder)
+
+
+def server_env(python: str) -> dict[str, str]:
+    """The server's environment: ours, unbuffered, plus the torchaudio stand-in where torchaudio does not import."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stub = torchaudio_stand_in(python)
+    if stub:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (stub, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -107,7 +133,7 @@ class ComfyServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                hint = ("\n(torchaudio does not import: set ADL_TORCHAUDIO_STUB, see README 'Testing')"
+                hint = ("\n(torchaudio does not import, and the stand-in did not help: see docs/testing.md)"
                         if "No module named 'torchaudio'" in self.log() else "")
                 raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}{hint}")
             try:

@@ -7,14 +7,13 @@ Fixture model files are random-weight, full-size, made once and cached outside t
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from dev.harness.comfy_server import REPO, ComfyServer  # noqa: F401 (tests import REPO from here)
+from dev.harness.comfy_server import REPO, ComfyServer, torchaudio_stand_in  # noqa: F401 (tests import REPO)
 from dev.harness.graphs import add_save_latent, load_api, nodes_of, read_latents, small  # noqa: F401 (likewise)
 from dev.harness.models import model_files as _model_files
 from dev.harness.motion_files import cache_dir
@@ -31,14 +30,15 @@ def comfy_path() -> str:
 
 def import_comfy_in_process() -> str:
     """Make ComfyUI's modules importable in the test process (canaries that need no server) and return its path:
-    ComfyUI goes after the repo on sys.path (the repo root holds tests/ and tools/, which ComfyUI has too), the
-    torchaudio stand-in too where torchaudio does not import (0.30's latent_preview -> comfy.sd imports it; README,
-    'Testing'), and ComfyUI is told it runs on the CPU (model_management probes for a GPU when first imported)."""
+    ComfyUI goes after the repo on sys.path (the repo root holds tests/, which ComfyUI has too), the torchaudio
+    stand-in too where torchaudio does not import (0.30's latent_preview -> comfy.sd imports it; harness
+    comfy_server.torchaudio_stand_in), and ComfyUI is told it runs on the CPU (model_management probes for a GPU when
+    first imported)."""
     path = comfy_path()
     if path not in sys.path:
         sys.path.append(path)
-    stub = os.environ.get("ADL_TORCHAUDIO_STUB")
-    if stub and stub not in sys.path and importlib.util.find_spec("torchaudio") is None:
+    stub = torchaudio_stand_in(sys.executable)
+    if stub and stub not in sys.path:
         sys.path.append(stub)
     import comfy.cli_args
     comfy.cli_args.args.cpu = True
