@@ -3,7 +3,7 @@
 The pack otherwise uses only ComfyUI's public extension points (ModelPatcher clone, additional models, injections,
 wrappers, object patches, attachments, callbacks; folder_paths.add_model_folder_path; latent_preview for previews).
 What is here has no public form. Each entry says which ComfyUI versions it was checked on; "upstream" is the newest
-Comfy-Org/ComfyUI source that could be read for that file (see README, "For contributors", for the table).
+Comfy-Org/ComfyUI source that could be read for that file (docs/comfyui_internals.md has the table).
 tests/host/test_comfy_compat_host.py holds one canary per entry that fails with the entry's name when ComfyUI changes
 it. This module imports only ComfyUI (no pack code), so the canaries can load it on its own.
 """

@@ -1,5 +1,5 @@
 """Model folders shared with AnimateDiff-Evolved (same names), so users keep one copy of each file. Stock ComfyUI has
-neither folder, so the first start creates them (empty) where the README says each file goes."""
+neither folder, so the first start creates them (empty) where the README's model table says each file goes."""
 import logging
 import os
 

@@ -1,7 +1,7 @@
 """Canaries for nodes/comfy_compat.py: one test per ComfyUI internal the pack touches, each failing with the entry's
 name when the ComfyUI under COMFYUI_PATH changes it. No server and no model weights: ComfyUI's modules are imported
 into this process (CPU) and run on a full-size SD1.5 UNet built on the meta device (layout only) and a narrow
-SD1.5-shaped UNet with random weights (forward passes). README "For contributors" lists the same entries."""
+SD1.5-shaped UNet with random weights (forward passes). docs/comfyui_internals.md lists the same entries."""
 from __future__ import annotations
 
 import importlib
@@ -29,7 +29,7 @@ PLACEMENTS = {("input", 1): (2, 320), ("input", 2): (2, 320), ("input", 4): (2, 
 
 
 def changed(entry: str, what: str) -> str:
-    return f"ComfyUI changed an internal the pack relies on: comfy_compat.{entry} ({what}); see README 'For contributors'"
+    return f"ComfyUI changed an internal the pack relies on: comfy_compat.{entry} ({what}); see docs/comfyui_internals.md"
 
 
 @pytest.fixture(scope="module")
