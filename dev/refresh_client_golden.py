@@ -63,11 +63,14 @@ def golden() -> dict:
     api = client.load_workflow("t2v_lightning")
     return {
         "edits": [{**case, "api": edited(**case)} for case in EDITS],
-        "text_nodes": [{"workflow": name, "which": which, "node": client.text_node_for(client.load_workflow(name), which)}
-                       for name in ("t2v_lightning", "t2v_motion_lora", "t2v_upscale") for which in ("positive", "negative")],
+        "text_nodes": [{"workflow": name, "which": which,
+                        "node": client.text_node_for(client.load_workflow(name), which)}
+                       for name in ("t2v_lightning", "t2v_motion_lora", "t2v_upscale")
+                       for which in ("positive", "negative")],
         "combos": [{"spec": spec, "options": client.combo_options(spec)} for spec in COMBOS],
         "sizes": [{"text": text, "size": size_or_none(text)} for text in SIZES],
-        "rejection": {"workflow": "t2v_lightning", "answer": REJECTION, "text": client.describe_rejection(api, REJECTION)},
+        "rejection": {"workflow": "t2v_lightning", "answer": REJECTION,
+                      "text": client.describe_rejection(api, REJECTION)},
         "failure": {"workflow": "t2v_lightning", "data": FAILURE, "text": client.describe_failure(api, FAILURE)},
         "outputs": {"history": HISTORY, "files": client.output_files(HISTORY)},
     }

@@ -2,7 +2,7 @@
 
     COMFYUI_PATH=/opt/hosts/ComfyUI python -m tools.refresh_pack_object_info
 
-Run after adding or changing a node's inputs; tests/host/test_pack_object_info.py fails until the dump matches.
+Run after adding or changing a node's inputs; tests/host/test_shipped_workflows.py fails until the dump matches.
 The server starts with no model files, so model-file combos are empty lists, as in core's shared dump.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..motion.loader import read_state_dict
 from ..motion.lora import match, parse
 from .model_folders import MOTION_LORAS
-from .types import CATEGORY, MotionModel
+from .types import CATEGORY, MotionModuleWire
 
 log = logging.getLogger("AnimateDiff-Lightning")
 
@@ -22,15 +22,15 @@ class LoadMotionLoRA(io.ComfyNode):
             description="Adds a Motion LoRA (camera moves: zoom, pan, tilt, roll...) to a motion module. Chain several "
                         "to stack them. Applied as a low-rank path at run time: nothing is merged or copied.",
             inputs=[
-                MotionModel.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module or another "
-                                                          "Motion LoRA node."),
+                MotionModuleWire.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module or "
+                                                               "another Motion LoRA node."),
                 io.Combo.Input("lora_name", options=folder_paths.get_filename_list(MOTION_LORAS),
                                tooltip="Motion LoRA file in models/animatediff_motion_lora, e.g. v2_lora_ZoomIn.ckpt."),
                 io.Float.Input("strength", default=0.75, min=-2.0, max=2.0, step=0.05,
                                tooltip="How strongly this LoRA's motion applies. The Lightning model card suggests "
                                        "0.7-0.8; 0 turns it off exactly."),
             ],
-            outputs=[MotionModel.Output(display_name="MOTION_MODEL")],
+            outputs=[MotionModuleWire.Output(display_name="MOTION_MODEL")],
         )
 
     @classmethod

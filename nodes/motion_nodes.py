@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..motion.scale import MotionScale, MotionScaleError
 from . import motion_patch
 from .model_folders import MOTION_MODELS, not_in_folder
-from .types import CATEGORY, MotionModel
+from .types import CATEGORY, MotionModuleWire
 
 log = logging.getLogger("AnimateDiff-Lightning")
 
@@ -35,7 +35,7 @@ class LoadMotionModule(io.ComfyNode):
                                        "animatediff_lightning_4step_comfyui.safetensors. Its step count (4) "
                                        "becomes the sampler's default steps."),
             ],
-            outputs=[MotionModel.Output(display_name="MOTION_MODEL")],
+            outputs=[MotionModuleWire.Output(display_name="MOTION_MODEL")],
         )
 
     @classmethod
@@ -69,8 +69,8 @@ class ApplyMotionModule(io.ComfyNode):
                         "The input MODEL is left unchanged.",
             inputs=[
                 io.Model.Input("model", tooltip="An SD1.5 checkpoint's MODEL (after any image LoRAs)."),
-                MotionModel.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module "
-                                                          "(optionally through Motion LoRA nodes)."),
+                MotionModuleWire.Input("motion_model", tooltip="From Load AnimateDiff-Lightning Motion Module "
+                                                               "(optionally through Motion LoRA nodes)."),
                 io.Float.Input("motion_scale", default=1.0, min=0.0, max=2.0, step=0.05, optional=True,
                                tooltip=MOTION_SCALE_TOOLTIP),
                 io.String.Input("motion_scale_frames", default="", multiline=True, optional=True,

@@ -239,8 +239,10 @@ def set_format(api: dict, fmt: str) -> None:
 
 
 def apply_overrides(api: dict, prompt=None, negative=None, seed=None, frames=None, size=None, steps=None,
-                    ckpt=None, motion_module=None, cfg=None, fps=None, format=None, schedule=None) -> dict:
-    """A copy of the API workflow with the given values set; None leaves a value as the workflow has it."""
+                    ckpt=None, motion_module=None, cfg=None, fps=None, format=None, schedule=None,
+                    windows: bool = True) -> dict:
+    """A copy of the API workflow with the given values set; None leaves a value as the workflow has it. windows:
+    past WINDOWS_ABOVE frames, give samplers without context windows the long workflow's (off: the graph as it is)."""
     api = copy.deepcopy(api)
     if prompt is not None:
         api[text_node_for(api, "positive")]["inputs"]["text"] = prompt
@@ -283,7 +285,7 @@ def apply_overrides(api: dict, prompt=None, negative=None, seed=None, frames=Non
                               f"prompt-travel workflow)", 2)
         for key in travel:
             api[key]["inputs"]["schedule"] = schedule.replace(" | ", "\n")
-    if frames is not None and frames > WINDOWS_ABOVE:
+    if windows and frames is not None and frames > WINDOWS_ABOVE:
         add_windows(api)
     return api
 
@@ -357,7 +359,8 @@ def combo_options(spec) -> list[str] | None:
 
 
 # Inputs that name a model file: (node type, input) -> the models folder the server lists for it.
-MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", (MOTION_LOADER, "model_name"): "animatediff_models",
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+                (MOTION_LOADER, "model_name"): "animatediff_models",
                 ("ADLightning_LoadMotionLoRA", "lora_name"): "animatediff_motion_lora",
                 ("LoraLoader", "lora_name"): "loras", ("ControlNetLoader", "control_net_name"): "controlnet",
                 ("UpscaleModelLoader", "model_name"): "upscale_models",

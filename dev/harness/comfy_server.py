@@ -39,12 +39,13 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+_UNAVAILABLE = 'def __getattr__(name):\n    raise RuntimeError(f"torchaudio stand-in: {name} is not available")\n'
 STAND_IN = {  # an import-only torchaudio: ComfyUI 0.30 imports it at start-up; the pack has no audio node
     "__init__.py": '"""Import-only stand-in for torchaudio (host tier): lets ComfyUI import its audio modules; any '
                    'audio node that calls into it fails loudly."""\n__version__ = "0.0.0+stand-in"\n'
                    'from . import functional, transforms  # noqa: E402,F401\n',
-    "functional.py": 'def __getattr__(name):\n    raise RuntimeError(f"torchaudio stand-in: {name} is not available")\n',
-    "transforms.py": 'def __getattr__(name):\n    raise RuntimeError(f"torchaudio stand-in: {name} is not available")\n',
+    "functional.py": _UNAVAILABLE,
+    "transforms.py": _UNAVAILABLE,
 }
 
 
@@ -89,10 +90,11 @@ class ComfyServer:
     """A ComfyUI process we started (and only we stop, by its PID)."""
 
     def __init__(self, comfy_path: str, models: dict[str, dict[str, Path]], extra_args=(), python=sys.executable,
-                 cpu: bool | None = None, memory_route: bool = False):
+                 cpu: bool | None = None, memory_route: bool = False, pack: Path = REPO):
         """cpu: pass --cpu; None (default) means ADL_COMFY_CPU if set ("1"/"0"), else CPU only where torch sees no
         CUDA device, so the same harness runs on a GPU machine. memory_route: also load the benchmark-only custom node
-        that serves /adlightning/memory (memory_node/)."""
+        that serves /adlightning/memory (memory_node/). pack: the pack's folder to load (another checkout of it,
+        e.g. to compare with an older version)."""
         self.comfy_path = Path(comfy_path)
         self.base = Path(tempfile.mkdtemp(prefix="adl-comfy-"))
         self.port = free_port()
@@ -102,7 +104,7 @@ class ComfyServer:
             for name, src in files.items():
                 os.symlink(src, self.base / "models" / folder / name)
         (self.base / "custom_nodes").mkdir(exist_ok=True)
-        os.symlink(REPO, self.base / "custom_nodes" / PACK_DIR_NAME)
+        os.symlink(Path(pack).resolve(), self.base / "custom_nodes" / PACK_DIR_NAME)
         if memory_route:
             os.symlink(Path(__file__).resolve().parent / "memory_node", self.base / "custom_nodes" / MEMORY_NODE_NAME)
         self.log_path = self.base / "server.log"

@@ -46,8 +46,9 @@ def read_video(path) -> tuple[np.ndarray, float]:
 
 
 def small(api: dict, size: int = 64, frames: int | None = None) -> dict:
-    """A copy of the graph at test size: the client's --size (and --frames, if given) overrides."""
-    return apply_overrides(api, frames=frames, size=str(size))
+    """A copy of the graph at test size: the client's --size (and --frames, if given) overrides, nothing added (a
+    long clip keeps whatever windows the graph has, or none)."""
+    return apply_overrides(api, frames=frames, size=str(size), windows=False)
 
 
 def add_save_latent(api: dict, source: list, prefix: str = "test/latent") -> str:
