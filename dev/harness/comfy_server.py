@@ -205,20 +205,21 @@ class ComfyServer:
                 files.append(self.output_dir / item.get("subfolder", "") / item["filename"])
         return files
 
-    def rss_bytes(self) -> int:
-        """Current resident set size of the server process (Linux /proc)."""
+    def _status_bytes(self, field: str) -> int:
+        """A size field of the server process's /proc status (Linux), in bytes; 0 if absent."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
         return 0
 
+    def rss_bytes(self) -> int:
+        """Current resident set size of the server process."""
+        return self._status_bytes("VmRSS")
+
     def peak_rss_bytes(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+        """Peak resident set size since the process started or reset_peak_rss."""
+        return self._status_bytes("VmHWM")
 
     def reset_peak_rss(self) -> None:
         """Restart VmHWM from the current RSS (Linux >= 4.0), so the next peak belongs to what runs next."""

@@ -28,22 +28,23 @@ def _run_with_comfy(comfy: str, module: str, out: Path) -> None:
                    env={**os.environ, "PYTHONPATH": path})
 
 
-def sd15_checkpoint(comfy: str) -> Path:
-    """A random SD1.5 checkpoint, made with ComfyUI's own model classes (hence the ComfyUI tree)."""
-    path = cache_dir() / "checkpoints" / "random_sd15.safetensors"
+def _made_with_comfy(comfy: str, cached: str, module: str) -> Path:
+    """The cached file at `cached` (under the fixture cache), written first by `module` with ComfyUI's own classes."""
+    path = cache_dir() / cached
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        _run_with_comfy(comfy, "dev.harness.make_sd15", path)
+        _run_with_comfy(comfy, module, path)
     return path
+
+
+def sd15_checkpoint(comfy: str) -> Path:
+    """A random SD1.5 checkpoint, made with ComfyUI's own model classes (hence the ComfyUI tree)."""
+    return _made_with_comfy(comfy, "checkpoints/random_sd15.safetensors", "dev.harness.make_sd15")
 
 
 def sd15_controlnet(comfy: str) -> Path:
     """A random SD1.5 ControlNet in the control_model.* layout core's loader reads, made with ComfyUI's classes."""
-    path = cache_dir() / "controlnet" / "random_sd15_controlnet.safetensors"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _run_with_comfy(comfy, "dev.harness.make_controlnet", path)
-    return path
+    return _made_with_comfy(comfy, "controlnet/random_sd15_controlnet.safetensors", "dev.harness.make_controlnet")
 
 
 def model_files(comfy: str) -> dict[str, dict[str, Path]]:
