@@ -1,10 +1,11 @@
 // The prompt-to-clip page (served by the pack at /adlightning/app/ on ComfyUI's own server). It only uses ComfyUI's
 // public API: /object_info for the files, the shipped API workflows (served from workflows/api/ by the pack's route),
 // POST /prompt with this tab's own client_id, /ws for progress, /history and /view for the clip. The logic is in
-// app_logic.js (tested in node); this file is the DOM.
+// app_logic.js (tested in node); this file is the DOM. Stream mode queues chunk after chunk, each continuing the last
+// (app_logic.js streamChunk), and plays each as soon as it is saved, back to back.
 import {
-  LOADERS, atTime, buildPrompt, clipsOf, defaultFile, describeRejection, filesOnServer, historyError, nextProgress,
-  parseSize, progressText, startProgress, viewQuery, workflowsFor,
+  LOADERS, STREAM_FRAMES, atTime, buildPrompt, clipsOf, defaultFile, describeRejection, filesOnServer, historyError,
+  nextProgress, parseSize, progressText, savedLatent, startProgress, streamChunk, viewQuery, workflowsFor,
 } from "./app_logic.js";
 
 const API = new URL("../../", location.href); // ComfyUI's root, wherever the server is mounted
@@ -14,6 +15,7 @@ const CLIENT_ID = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.t
 const $ = (id) => document.getElementById(id);
 const graphs = {};
 let job = null;
+let stream = null; // the stream running in this tab (stream mode, below)
 let backlog = null; // messages that came while POST /prompt was in flight
 
 async function getJSON(url) {
@@ -70,6 +72,8 @@ function play(clip) {
   $("player").replaceChildren(clipElement(clip, false));
 }
 
+const STRIP_MAX = 24; // the strip keeps the latest clips only, so a long session holds a bounded number of videos
+
 function addToStrip(clip, prompt) {
   const figure = document.createElement("figure");
   const caption = document.createElement("figcaption");
@@ -78,15 +82,29 @@ function addToStrip(clip, prompt) {
   figure.append(clipElement(clip, true), caption);
   figure.addEventListener("click", () => play(clip));
   $("strip").prepend(figure);
+  while ($("strip").children.length > STRIP_MAX) dropVideo($("strip").lastElementChild);
+}
+
+function dropVideo(el) {
+  for (const media of el.querySelectorAll("video")) media.removeAttribute("src");
+  if (el.tagName === "VIDEO") el.removeAttribute("src");
+  el.remove();
 }
 
 function finish(text) {
   job = null;
-  $("generate").disabled = false;
   if (text) {
     showError(text);
     $("label").textContent = "failed";
+    if (stream) stopStream();
   }
+  if (!stream) setIdle(true);
+}
+
+function setIdle(idle) {
+  $("generate").disabled = !idle;
+  $("stream").disabled = !idle;
+  $("stop").hidden = idle;
 }
 
 async function complete(current) {
@@ -97,6 +115,7 @@ async function complete(current) {
   const failed = historyError(current.api, entry);
   const clips = clipsOf(entry);
   if (failed || !clips.length) return finish(failed ?? "the prompt finished but saved no clip");
+  if (current.onSaved) return current.onSaved(entry, clips, current.promptId);
   play(clips[0]);
   for (const clip of clips) addToStrip(clip, current.prompt);
   showProgress({ fraction: 1, label: `done: ${clips[0].filename}` });
@@ -114,7 +133,8 @@ function apply(message) {
 
 function done(current) {
   current.state = { ...current.state, phase: "complete" }; // later messages and polls change nothing
-  complete({ ...current.state, prompt: current.prompt }).catch((e) => finish(String(e.message ?? e)));
+  complete({ ...current.state, prompt: current.prompt, onSaved: current.onSaved })
+    .catch((e) => finish(String(e.message ?? e)));
 }
 
 function onMessage(event) {
@@ -152,30 +172,136 @@ function choices() {
     upscale: $("upscale").checked };
 }
 
-async function generate(event) {
-  event.preventDefault();
-  if (job) return;
-  showError(null);
-  $("generate").disabled = true;
+/** Queue one API prompt and follow it; onSaved(entry, clips) takes over when it has saved (default: play it). */
+async function queue(api, prompt, onSaved) {
+  backlog = [];
   try {
-    const chosen = choices();
-    for (const name of workflowsFor(chosen)) await graph(name);
-    const { api } = buildPrompt(graphs, chosen);
-    backlog = [];
     const r = await fetch(new URL("prompt", API), { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ prompt: api, client_id: CLIENT_ID }) });
     const answer = await r.json().catch(() => ({ error: { message: `HTTP ${r.status}` } }));
     if (!r.ok || Object.keys(answer.node_errors ?? {}).length) return finish(describeRejection(api, answer));
-    job = { prompt: chosen.prompt, state: startProgress(api, answer.prompt_id, Date.now()) };
+    job = { prompt, onSaved, state: startProgress(api, answer.prompt_id, Date.now()) };
     showProgress(job.state);
     for (const message of backlog.splice(0)) if (job) apply(message);
-  } catch (e) {
-    finish(e.message ?? String(e));
   } finally {
     backlog = null;
   }
 }
 
+async function generate(event) {
+  event.preventDefault();
+  if (job || stream) return;
+  showError(null);
+  setIdle(false);
+  try {
+    const chosen = choices();
+    for (const name of workflowsFor(chosen)) await graph(name);
+    await queue(buildPrompt(graphs, chosen).api, chosen.prompt);
+  } catch (e) {
+    finish(e.message ?? String(e));
+  }
+}
+
+// --- stream mode ------------------------------------------------------------------------------------------------
+// Chunk after chunk: each is queued when the last has saved (it continues that one's latent) and plays as soon as it
+// is saved; while one chunk plays, the next is made. The prompt box is read for every chunk, so a new prompt takes
+// over at the next chunk while the motion goes on. The page holds the video playing and the ones made but not yet
+// played, and ComfyUI keeps nothing per chunk (its history entry is deleted once read), so a long stream runs in
+// flat memory. window.adlStream exposes the timings (the browser test reads them).
+async function startStream() {
+  if (job || stream) return;
+  showError(null);
+  setIdle(false);
+  const chosen = { ...choices(), frames: STREAM_FRAMES, upscale: false };
+  const s = { chosen, name: `${Date.now().toString(36)}${CLIENT_ID.slice(0, 4)}`, index: 0, previous: null,
+    stopped: false, waiting: [], playing: null, started: Date.now(), log: [] };
+  stream = s;
+  window.adlStream = { firstFrameMs: null, chunks: s.log, stopped: false };
+  $("player").replaceChildren();
+  try {
+    for (const name of workflowsFor(chosen)) await graph(name);
+    await nextChunk(s);
+  } catch (e) {
+    finish(e.message ?? String(e));
+  }
+}
+
+async function nextChunk(s) {
+  if (s.stopped) return;
+  const prompt = $("prompt").value;
+  const api = streamChunk(buildPrompt(graphs, { ...s.chosen, prompt }).api, s.index, s.previous, s.name);
+  const index = s.index;
+  s.log.push({ index, prompt, queuedAt: Date.now() - s.started, savedAt: null, playAt: null, endAt: null });
+  await queue(api, prompt, (entry, clips, promptId) => chunkSaved(s, index, entry, clips, promptId));
+}
+
+function chunkSaved(s, index, entry, clips, promptId) {
+  if (!s.stopped) job = null;
+  s.log[index].savedAt = Date.now() - s.started;
+  s.previous = savedLatent(entry);
+  fetch(new URL("history", API), { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ delete: [promptId] }) }).catch(() => {});
+  if (!s.previous) return finish("the stream chunk saved no latent to continue from");
+  s.index += 1;
+  const clip = clips.find((c) => c.video) ?? clips[0];
+  s.waiting.push({ index, element: preload(clip) });
+  if (!s.playing) playNext(s);
+  if (!s.stopped) nextChunk(s).catch((e) => finish(e.message ?? String(e)));
+  showStreamStatus(s);
+}
+
+function preload(clip) {
+  const el = clipElement(clip, false);
+  Object.assign(el, { autoplay: false, loop: false, preload: "auto" });
+  return el;
+}
+
+function playNext(s) {
+  const next = s.waiting.shift();
+  if (s.playing) dropVideo(s.playing.element);
+  s.playing = next ?? null;
+  if (!next) return; // a gap: the next chunk is not made yet; it plays the moment it is saved
+  const entry = s.log[next.index];
+  entry.playAt = Date.now() - s.started;
+  if (window.adlStream.firstFrameMs == null) window.adlStream.firstFrameMs = entry.playAt;
+  next.element.addEventListener("ended", () => {
+    entry.endAt = Date.now() - s.started;
+    playNext(s);
+  }, { once: true });
+  $("player").replaceChildren(next.element);
+  next.element.play().catch(() => {});
+  showStreamStatus(s);
+}
+
+function showStreamStatus(s) {
+  const first = window.adlStream.firstFrameMs;
+  $("streamInfo").hidden = false;
+  $("streamInfo").textContent = `stream: ${s.log.filter((c) => c.savedAt != null).length} chunk(s) made` +
+    (first == null ? "" : `, first frame after ${(first / 1000).toFixed(1)} s`) + (s.stopped ? ", stopped" : "");
+}
+
+async function stopStream() {
+  const s = stream;
+  if (!s) return;
+  s.stopped = true;
+  window.adlStream.stopped = true;
+  stream = null;
+  const running = job;
+  job = null;
+  if (running) {   // only this tab's own prompt: core interrupts the prompt it names, nothing else
+    const post = (path, body) => fetch(new URL(path, API), { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).catch(() => {});
+    await post("interrupt", { prompt_id: running.state.promptId });
+    await post("queue", { delete: [running.state.promptId] });
+  }
+  showStreamStatus(s);
+  $("label").textContent = "stream stopped";
+  setIdle(true);
+}
+
 $("form").addEventListener("submit", generate);
+$("stream").addEventListener("click", startStream);
+$("stop").addEventListener("click", stopStream);
+
 connect();
-loadChoices().then(() => { $("generate").disabled = false; }, (e) => showError(`cannot read the files ComfyUI has: ${e.message}`));
+loadChoices().then(() => setIdle(true), (e) => showError(`cannot read the files ComfyUI has: ${e.message}`));

@@ -146,6 +146,61 @@ export function buildPrompt(graphs, choices) {
   return { name, api };
 }
 
+// --- streams: chunk after chunk, each continuing the last (tools/client.py stream_chunk builds the same graphs) ----
+export const STREAM_OVERLAP = 4;
+export const STREAM_FRAMES = 16;
+
+/**
+ * Chunk `index` (from 0) of the stream `name`: the text-to-video prompt `api` (one Lightning sampler, the chunk's
+ * frames) that also saves the sampled latent; from chunk 1 on it continues `previousLatent` (the previous chunk's
+ * saved latent in ComfyUI's output folder) through Extend Video and decodes only the new frames.
+ */
+export function streamChunk(api, index, previousLatent, name) {
+  api = structuredClone(api);
+  const samplers = nodesOf(api, "ADLightning_Sampler");
+  const latents = Object.values(api).filter((n) => ["width", "height", "batch_size"].every((k) => k in n.inputs));
+  if (samplers.length !== 1 || latents.length !== 1)
+    throw new Error("a stream needs a text-to-video workflow with one Lightning sampler and one empty latent");
+  const [sampler] = samplers;
+  const frames = latents[0].inputs.batch_size;
+  if (!(frames > STREAM_OVERLAP && frames <= 32)) throw new Error(`a stream chunk has ${frames} frames: give ` +
+    `${STREAM_OVERLAP + 1}-32 (16 is what Lightning was trained on)`);
+  const prefix = `AnimateDiff-Lightning/stream/${name}`;
+  for (const key of [...nodesOf(api, "SaveVideo"), ...nodesOf(api, "SaveAnimatedWEBP")])
+    api[key].inputs.filename_prefix = prefix;
+  api[newId(api)] = { class_type: "SaveLatent", inputs: { samples: [sampler, 0], filename_prefix: `${prefix}_latent` },
+    _meta: { title: "Save Latent (the next chunk continues it)" } };
+  if (index === 0) return api;
+  if (!previousLatent) throw new Error(`stream chunk ${index} needs the previous chunk's saved latent`);
+  const empty = api[sampler].inputs.latent_image[0];
+  const load = newId(api);
+  api[load] = { class_type: "LoadLatent", inputs: { latent: `${previousLatent} [output]` },
+    _meta: { title: "Load Latent (the previous chunk)" } };
+  const extend = newId(api);
+  api[extend] = { class_type: "ADLightning_ExtendVideo", inputs: { video: [load, 0], overlap: STREAM_OVERLAP, frames,
+    strength: 1.0, init: "noise", first_frame: (index - 1) * (frames - STREAM_OVERLAP) },
+  _meta: { title: "Extend Video (next chunk)" } };
+  api[sampler].inputs.latent_image = [extend, 0];
+  const join = newId(api);
+  api[join] = { class_type: "ADLightning_JoinChunks", inputs: { chunk: [sampler, 0], overlap: STREAM_OVERLAP },
+    _meta: { title: "Join Chunks (the new frames)" } };
+  for (const node of Object.values(api))
+    if (["VAEDecode", "ADLightning_DecodeFrames"].includes(node.class_type) &&
+        JSON.stringify(node.inputs.samples) === JSON.stringify([sampler, 0])) node.inputs.samples = [join, 0];
+  if (!Object.values(api).some((n) => Object.values(n.inputs).some((v) => isLink(v) && v[0] === empty)))
+    delete api[empty];
+  return api;
+}
+
+/** The latent a stream chunk saved, as Load Latent names a file of the output folder ("subfolder/file"). */
+export function savedLatent(entry) {
+  for (const output of Object.values(entry?.outputs ?? {}))
+    for (const item of output.latents ?? [])
+      if (item && typeof item === "object" && item.type === "output")
+        return [item.subfolder, item.filename].filter(Boolean).join("/");
+  return null;
+}
+
 const title = (api, id) => api?.[String(id)]?._meta?.title ?? api?.[String(id)]?.class_type ?? String(id);
 
 /** ComfyUI's answer to a refused POST /prompt, as it states it: one line, then one per node and input. */

@@ -59,9 +59,22 @@ def size_or_none(text: str):
         return None
 
 
+STREAM = {"workflow": "t2v_lightning", "choices": {"prompt": "waves at dusk", "seed": 5, "frames": 16, "width": 64,
+                                                   "height": 64}, "name": "s1",
+          "previous": "AnimateDiff-Lightning/stream/s1_latent_00002_.latent"}
+STREAM_HISTORY = {"outputs": {"12": {"latents": [{"filename": "s1_latent_00003_.latent",
+                                                   "subfolder": "AnimateDiff-Lightning/stream", "type": "output"}]},
+                              "10": {"images": [{"filename": "s1_00003.mp4", "subfolder": "AnimateDiff-Lightning/stream",
+                                                 "type": "output"}], "animated": [True]}}}
+
+
 def golden() -> dict:
     api = client.load_workflow("t2v_lightning")
+    stream_base = edited(STREAM["workflow"], STREAM["choices"])
     return {
+        "stream": {**STREAM, "chunks": [client.stream_chunk(stream_base, index, STREAM["previous"], STREAM["name"])
+                                        for index in (0, 1, 3)],
+                   "history": STREAM_HISTORY, "latent": client.saved_latent(STREAM_HISTORY)},
         "edits": [{**case, "api": edited(**case)} for case in EDITS],
         "text_nodes": [{"workflow": name, "which": which,
                         "node": client.text_node_for(client.load_workflow(name), which)}

@@ -306,6 +306,71 @@ def add_windows(api: dict) -> None:
         api[key] = {**copy.deepcopy(decode), "inputs": {**decode["inputs"], **api[key]["inputs"]}}
 
 
+# --- streams: a clip that goes on, chunk after chunk ------------------------------------------------------------
+# Each chunk is its own prompt; from the second on, its first STREAM_OVERLAP frames are the previous chunk's last ones,
+# pinned (Extend Video, from the saved latent of that chunk, read from ComfyUI's output folder), so the motion goes on
+# across chunks, and only the new frames are decoded and saved. Every chunk keeps the same seed: Extend Video gives
+# each frame the noise of its place in the whole stream. The app page builds the same graphs (shared golden).
+STREAM_OVERLAP = 4
+STREAM_FRAMES = 16
+
+
+def stream_chunk(api: dict, index: int, previous_latent: str | None, name: str) -> dict:
+    """Chunk `index` (from 0) of the stream `name`: a copy of the text-to-video graph `api` (one Lightning sampler,
+    its frames the chunk's, overrides already applied) that also saves the sampled latent; from chunk 1 on it
+    continues `previous_latent` (the previous chunk's saved latent, "subfolder/file.latent" in the output folder)
+    and decodes only its new frames. Videos and latents are saved under AnimateDiff-Lightning/stream/<name>."""
+    api = copy.deepcopy(api)
+    samplers = nodes_of(api, "ADLightning_Sampler")
+    latents = latent_nodes(api)
+    if len(samplers) != 1 or len(latents) != 1:
+        raise ClientError("a stream needs a text-to-video workflow with one Lightning sampler and one empty latent "
+                          "(e.g. t2v_lightning)", 2)
+    [sampler], [latent] = samplers, latents
+    frames = latent["inputs"]["batch_size"]
+    if not STREAM_OVERLAP < frames <= 32:
+        raise ClientError(f"a stream chunk has {frames} frames: give {STREAM_OVERLAP + 1}-32 (16 is what Lightning "
+                          f"was trained on)", 2)
+    prefix = f"AnimateDiff-Lightning/stream/{name}"
+    for key in nodes_of(api, "SaveVideo", "SaveAnimatedWEBP"):
+        api[key]["inputs"]["filename_prefix"] = prefix
+    api[new_id(api)] = {"class_type": "SaveLatent", "inputs": {"samples": [sampler, 0],
+                                                              "filename_prefix": f"{prefix}_latent"},
+                        "_meta": {"title": "Save Latent (the next chunk continues it)"}}
+    if index == 0:
+        return api
+    if not previous_latent:
+        raise ClientError(f"stream chunk {index} needs the previous chunk's saved latent", 2)
+    empty = api[sampler]["inputs"]["latent_image"][0]
+    load = new_id(api)
+    api[load] = {"class_type": "LoadLatent", "inputs": {"latent": f"{previous_latent} [output]"},
+                 "_meta": {"title": "Load Latent (the previous chunk)"}}
+    extend = new_id(api)
+    api[extend] = {"class_type": "ADLightning_ExtendVideo",
+                   "inputs": {"video": [load, 0], "overlap": STREAM_OVERLAP, "frames": frames, "strength": 1.0,
+                              "init": "noise", "first_frame": (index - 1) * (frames - STREAM_OVERLAP)},
+                   "_meta": {"title": "Extend Video (next chunk)"}}
+    api[sampler]["inputs"]["latent_image"] = [extend, 0]
+    join = new_id(api)
+    api[join] = {"class_type": "ADLightning_JoinChunks", "inputs": {"chunk": [sampler, 0], "overlap": STREAM_OVERLAP},
+                 "_meta": {"title": "Join Chunks (the new frames)"}}
+    for node in api.values():
+        if node["class_type"] in ("VAEDecode", "ADLightning_DecodeFrames") and node["inputs"]["samples"] == [sampler, 0]:
+            node["inputs"]["samples"] = [join, 0]
+    if not any(is_link(v) and v[0] == empty for n in api.values() for v in n["inputs"].values()):
+        del api[empty]
+    return api
+
+
+def saved_latent(entry: dict) -> str | None:
+    """The latent a stream chunk saved, as LoadLatent names a file of the output folder ("subfolder/file")."""
+    for node_output in entry.get("outputs", {}).values():
+        for item in node_output.get("latents", []):
+            if isinstance(item, dict) and item.get("type") == "output":
+                return "/".join(p for p in (item.get("subfolder", ""), item["filename"]) if p)
+    return None
+
+
 def shipped_names() -> list[str]:
     return sorted(p.stem for p in SHIPPED.glob("*.json")) if SHIPPED.is_dir() else []
 
@@ -570,12 +635,14 @@ def download_outputs(comfy: Comfy, entry: dict, out_dir) -> list[Path]:
     return saved
 
 
-def run(api: dict, server: str = DEFAULT_SERVER, out="comfy_outputs", timeout: float = 3600, log=None) -> list[Path]:
-    """Check, queue and follow an API workflow; the files it saved, downloaded into `out`."""
-    log = log or (lambda text: None)
-    comfy = Comfy(server)
+def check_on(comfy: Comfy, api: dict) -> None:
+    """check_names against what this server has (the workflow's node types and every model loader)."""
     check_names(api, comfy.object_info([node["class_type"] for node in api.values()] +
                                        [class_type for class_type, _ in MODEL_INPUTS]))
+
+
+def execute(comfy: Comfy, api: dict, timeout: float, log) -> tuple[str, dict]:
+    """Queue an API workflow and follow it to the end: (prompt id, its history entry)."""
     client_id = uuid.uuid4().hex
     ws = comfy.connect(client_id)   # before queueing, so no progress message is missed
     deadline = time.monotonic() + timeout
@@ -585,7 +652,15 @@ def run(api: dict, server: str = DEFAULT_SERVER, out="comfy_outputs", timeout: f
         follow(ws, comfy, api, prompt_id, deadline, log)
     finally:
         ws.close()
-    saved = download_outputs(comfy, wait_for_history(comfy, api, prompt_id, deadline), out)
+    return prompt_id, wait_for_history(comfy, api, prompt_id, deadline)
+
+
+def run(api: dict, server: str = DEFAULT_SERVER, out="comfy_outputs", timeout: float = 3600, log=None) -> list[Path]:
+    """Check, queue and follow an API workflow; the files it saved, downloaded into `out`."""
+    log = log or (lambda text: None)
+    comfy = Comfy(server)
+    check_on(comfy, api)
+    saved = download_outputs(comfy, execute(comfy, api, timeout, log)[1], out)
     if not saved:
         raise ClientError("the prompt finished but saved no output file (does the workflow end in a Save node?)")
     return saved
@@ -612,6 +687,69 @@ def queue_command(args) -> int:
     log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     for path in run(api, server=args.server, out=args.out, timeout=args.timeout, log=log):
         print(path)
+    return 0
+
+
+def write_playlists(out: Path, segments: list[str]) -> None:
+    """playlist.m3u (players such as VLC and mpv play the segments back to back) and stream.ffconcat (ffmpeg and PyAV
+    read the segments as one clip: av.open("stream.ffconcat", format="concat")), each replaced whole."""
+    for name, text in (("playlist.m3u", "#EXTM3U\n" + "".join(f"{s}\n" for s in segments)),
+                       ("stream.ffconcat", "ffconcat version 1.0\n" + "".join(f"file '{s}'\n" for s in segments))):
+        partial = out / f".{name}.partial"
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out / name)
+
+
+def stream_prompt(args, current: str | None) -> str | None:
+    """The prompt for the next chunk: the --prompt-file's text as it is now (edit it while the stream runs), else
+    --prompt; an empty or unreadable file keeps the current prompt."""
+    if not args.prompt_file:
+        return args.prompt
+    try:
+        text = Path(args.prompt_file).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        if current is None:
+            raise ClientError(f"--prompt-file {args.prompt_file}: {e.strerror}", 2) from None
+        return current
+    return text or current
+
+
+def stream_command(args) -> int:
+    """Chunk after chunk (each continuing the last) until --chunks are made or Ctrl-C; each chunk's new frames are
+    saved as a numbered MP4 segment in --out, with a playlist, as soon as ComfyUI has made it."""
+    log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    base = apply_overrides(load_workflow(args.workflow), negative=args.negative, seed=args.seed,
+                           frames=args.frames or STREAM_FRAMES, size=args.size, steps=args.steps, ckpt=args.ckpt,
+                           motion_module=args.motion_module, cfg=args.cfg, fps=args.fps, format="mp4", windows=False)
+    name = args.name or time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    comfy = Comfy(args.server)
+    segments, previous, prompt, started = [], None, None, time.monotonic()
+    index = 0
+    while not args.chunks or index < args.chunks:
+        prompt = stream_prompt(args, prompt)
+        api = stream_chunk(apply_overrides(base, prompt=prompt, windows=False), index, previous, name)
+        if index == 0:
+            check_on(comfy, api)
+        prompt_id, entry = execute(comfy, api, args.timeout, log)
+        previous = saved_latent(entry)
+        videos = [f for f in output_files(entry) if f["filename"].lower().endswith(".mp4")]
+        if previous is None or len(videos) != 1:
+            raise ClientError(f"stream chunk {index + 1} saved {[f['filename'] for f in output_files(entry)]} and "
+                              f"latent {previous}: expected one MP4 and one latent")
+        code, data = comfy.request(f"/view?{urllib.parse.urlencode(videos[0])}")
+        if code != 200:
+            raise ClientError(f"could not download {videos[0]['filename']}: /view answered {code}")
+        segment = f"segment_{index + 1:05d}.mp4"
+        (out / segment).write_bytes(data)
+        segments.append(segment)
+        write_playlists(out, segments)
+        comfy.request("/history", {"delete": [prompt_id]})   # the server keeps nothing per chunk: memory stays flat
+        if index == 0:
+            log(f"first segment after {time.monotonic() - started:.1f} s")
+        print(out / segment, flush=True)
+        index += 1
     return 0
 
 
@@ -645,12 +783,38 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="comfy_outputs", help="folder to save outputs in (default ./comfy_outputs)")
     q.add_argument("--timeout", type=float, default=3600, help="give up waiting after this many seconds")
     q.add_argument("--quiet", action="store_true", help="print only the saved file paths")
+    s = sub.add_parser("stream", help="make a clip that goes on: chunk after chunk, each continuing the last, saved as "
+                                      "numbered MP4 segments with a playlist as each is made")
+    s.add_argument("workflow", nargs="?", default="t2v_lightning",
+                   help="a text-to-video workflow with one Lightning sampler (default t2v_lightning)")
+    s.add_argument("--server", default=DEFAULT_SERVER, help=f"ComfyUI HOST:PORT (default {DEFAULT_SERVER})")
+    prompts = s.add_mutually_exclusive_group()
+    prompts.add_argument("--prompt", help="positive prompt text for every chunk")
+    prompts.add_argument("--prompt-file", help="a text file read before each chunk: edit it while the stream runs "
+                                               "to change the prompt (the motion goes on across the change)")
+    s.add_argument("--negative", help="negative prompt text (only used at cfg > 1)")
+    s.add_argument("--seed", type=int, help="noise seed (the same for every chunk: each frame's noise follows its "
+                                            "place in the stream)")
+    s.add_argument("--frames", type=int, help=f"frames per chunk, the {STREAM_OVERLAP} carried over included "
+                                              f"(default {STREAM_FRAMES})")
+    for flag, kind, text in (("--size", str, "WIDTHxHEIGHT or one number, multiples of 8"),
+                             ("--steps", int, "sampler steps (0 = the motion module's)"),
+                             ("--ckpt", str, "SD1.5 checkpoint file name"), ("--cfg", float, "CFG scale"),
+                             ("--fps", float, "frame rate of the segments")):
+        s.add_argument(flag, type=kind, help=text)
+    s.add_argument("--motion-module", dest="motion_module", help="motion module file name (steps follow the file)")
+    s.add_argument("--chunks", type=int, default=0, help="stop after this many chunks (default 0: until Ctrl-C)")
+    s.add_argument("--name", help="the segments' name on the server (default: the start time)")
+    s.add_argument("--out", default="stream", help="folder for the segments and the playlists (default ./stream)")
+    s.add_argument("--timeout", type=float, default=3600, help="give up on a chunk after this many seconds")
+    s.add_argument("--quiet", action="store_true", help="print only the segment paths")
     return p
 
 
 def main(argv=None) -> int:
     try:
-        return queue_command(parser().parse_args(argv))
+        args = parser().parse_args(argv)
+        return {"queue": queue_command, "stream": stream_command}[args.command](args)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.status

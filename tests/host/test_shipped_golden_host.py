@@ -39,7 +39,8 @@ def graph(name: str) -> tuple[dict, list[str]]:
     api = load_api(name)
     windowed = any("Context" in n["class_type"] for n in api.values())
     api = small(api, 64, None if windowed else FRAMES)
-    for node in nodes_of(api, "VAEDecode", "ADLightning_DecodeFrames", "ADLightning_UpscaleFrames"):
+    for node in [k for k, n in api.items()
+                 if n["class_type"] in ("VAEDecode", "ADLightning_DecodeFrames", "ADLightning_UpscaleFrames")]:
         del api[node]
     drop_saves(api)
     saves = []

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   atTime, buildPrompt, clipsOf, comboOptions, defaultFile, describeFailure, describeRejection, filesOnServer,
-  historyError, nextProgress, parseSize, progressText, startProgress, textNodeFor, viewQuery, workflowsFor,
+  historyError, nextProgress, parseSize, progressText, savedLatent, startProgress, streamChunk, textNodeFor, viewQuery,
+  workflowsFor,
 } from "../../app_page/app_logic.js";
 
 const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
@@ -193,4 +194,12 @@ test("the page reads sizes, combos, errors and saved files as the client does (s
   assert.equal(describeFailure(shipped(GOLDEN.failure.workflow), GOLDEN.failure.data), GOLDEN.failure.text);
   assert.deepEqual(clipsOf(GOLDEN.outputs.history).map(({ filename, subfolder, type }) => ({ filename, subfolder, type })),
     GOLDEN.outputs.files);
+});
+
+test("a stream's chunks are the graphs the client makes (shared golden)", () => {
+  const { workflow, choices, name, previous, chunks, history, latent } = GOLDEN.stream;
+  const base = buildPrompt({ ...GRAPHS, [workflow]: shipped(workflow) }, choices).api;
+  [0, 1, 3].forEach((index, i) => assert.deepEqual(streamChunk(base, index, previous, name), chunks[i], `chunk ${index}`));
+  assert.equal(savedLatent(history), latent);
+  assert.throws(() => streamChunk(base, 2, null, name), /previous chunk's saved latent/);
 });
