@@ -264,7 +264,8 @@ export function atTime(s, now) {
 export function progressText(s) {
   if (s.phase !== "running" || s.startedAt == null) return s.label;
   const clock = `${Math.round(s.elapsed)} s`;
-  return s.remaining == null ? `${s.label} · ${clock}` : `${s.label} · ${clock}, about ${Math.ceil(s.remaining)} s left`;
+  return s.remaining == null ? `${s.label} · ${clock}`
+    : `${s.label} · ${clock}, about ${Math.ceil(s.remaining)} s left`;
 }
 
 /**

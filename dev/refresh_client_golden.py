@@ -64,7 +64,8 @@ STREAM = {"workflow": "t2v_lightning", "choices": {"prompt": "waves at dusk", "s
           "previous": "AnimateDiff-Lightning/stream/s1_latent_00002_.latent"}
 STREAM_HISTORY = {"outputs": {"12": {"latents": [{"filename": "s1_latent_00003_.latent",
                                                    "subfolder": "AnimateDiff-Lightning/stream", "type": "output"}]},
-                              "10": {"images": [{"filename": "s1_00003.mp4", "subfolder": "AnimateDiff-Lightning/stream",
+                              "10": {"images": [{"filename": "s1_00003.mp4",
+                                                 "subfolder": "AnimateDiff-Lightning/stream",
                                                  "type": "output"}], "animated": [True]}}}
 
 

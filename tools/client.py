@@ -355,7 +355,8 @@ def stream_chunk(api: dict, index: int, previous_latent: str | None, name: str) 
     api[join] = {"class_type": "ADLightning_JoinChunks", "inputs": {"chunk": [sampler, 0], "overlap": STREAM_OVERLAP},
                  "_meta": {"title": "Join Chunks (the new frames)"}}
     for node in api.values():
-        if node["class_type"] in ("VAEDecode", "ADLightning_DecodeFrames") and node["inputs"]["samples"] == [sampler, 0]:
+        decodes = node["class_type"] in ("VAEDecode", "ADLightning_DecodeFrames")
+        if decodes and node["inputs"]["samples"] == [sampler, 0]:
             node["inputs"]["samples"] = [join, 0]
     if not any(is_link(v) and v[0] == empty for n in api.values() for v in n["inputs"].values()):
         del api[empty]
