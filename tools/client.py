@@ -30,6 +30,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -629,11 +630,23 @@ def download_outputs(comfy: Comfy, entry: dict, out_dir) -> list[Path]:
         code, data = comfy.request(f"/view?{urllib.parse.urlencode(item)}")
         if code != 200:
             raise ClientError(f"could not download {item['filename']}: /view answered {code}")
-        path = Path(out_dir) / item["subfolder"] / item["filename"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        saved.append(path)
+        saved.append(write_new(Path(out_dir) / item["subfolder"] / item["filename"], data))
     return saved
+
+
+def write_new(path: Path, data: bytes) -> Path:
+    """Write to `path`, or to path-2, path-3, ... if that name is taken (clips of a batch from several servers can
+    share a name): nothing already downloaded is overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            with open(candidate, "xb") as f:
+                f.write(data)
+            return candidate
+        except FileExistsError:
+            continue
+    raise ClientError(f"no free file name for {path.name} in {path.parent}", 2)
 
 
 def check_on(comfy: Comfy, api: dict) -> None:
@@ -683,11 +696,64 @@ OVERRIDES = ("prompt", "negative", "seed", "frames", "size", "steps", "ckpt", "m
              "schedule")
 
 
+def run_many(apis: list[dict], servers: list[str], out="comfy_outputs", timeout: float = 3600,
+             log=None) -> list[list[Path]]:
+    """Run API workflows over several ComfyUI servers (one per GPU or machine): each server takes the next workflow
+    when it has finished its last, so a fast server does more; each server's own queue holds the work. The saved
+    files of each workflow, in the order given; the first failure is raised once the others have stopped."""
+    log = log or (lambda text: None)
+    todo = list(enumerate(apis))
+    results: list = [None] * len(apis)
+    failures: list[ClientError] = []
+    lock = threading.Lock()
+
+    def worker(server: str) -> None:
+        comfy, checked = Comfy(server), False
+        while True:
+            with lock:
+                if not todo or failures:
+                    return
+                index, api = todo.pop(0)
+            try:
+                if not checked:
+                    check_on(comfy, api)
+                    checked = True
+                saved = download_outputs(comfy, execute(comfy, api, timeout, log)[1], out)
+                if not saved:
+                    raise ClientError("the prompt finished but saved no output file")
+                results[index] = saved
+            except ClientError as e:
+                with lock:
+                    failures.append(ClientError(f"{comfy.host}:{comfy.port}: {e}", e.status))
+                return
+
+    threads = [threading.Thread(target=worker, args=(server,), daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results
+
+
 def queue_command(args) -> int:
     api = apply_overrides(load_workflow(args.workflow), **{k: getattr(args, k) for k in OVERRIDES})
     log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-    for path in run(api, server=args.server, out=args.out, timeout=args.timeout, log=log):
-        print(path)
+    servers = [s.strip() for s in args.server.split(",") if s.strip()]
+    if args.count < 1:
+        raise ClientError(f"--count {args.count}: give 1 or more", 2)
+    if args.count == 1 and len(servers) == 1:
+        for path in run(api, server=servers[0], out=args.out, timeout=args.timeout, log=log):
+            print(path)
+        return 0
+    # A batch: one clip per seed, seed, seed + 1, ... (the workflow's own seed when --seed is not given).
+    first = args.seed if args.seed is not None else next(
+        (n["inputs"][k] for n in api.values() for k in SEED_INPUTS if isinstance(n["inputs"].get(k), int)), 0)
+    batch = [apply_overrides(api, seed=first + i, windows=False) for i in range(args.count)]
+    for saved in run_many(batch, servers, out=args.out, timeout=args.timeout, log=log):
+        for path in saved:
+            print(path)
     return 0
 
 
@@ -765,7 +831,10 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("queue", help="queue a workflow and download what it saves")
     names = ", ".join(shipped_names())
     q.add_argument("workflow", help=f"a shipped workflow's name ({names}) or an API-format workflow file")
-    q.add_argument("--server", default=DEFAULT_SERVER, help=f"ComfyUI HOST:PORT (default {DEFAULT_SERVER})")
+    q.add_argument("--server", default=DEFAULT_SERVER, help=f"ComfyUI HOST:PORT (default {DEFAULT_SERVER}); several, "
+                                                          f"comma-separated, share a --count batch")
+    q.add_argument("--count", type=int, default=1, help="make this many clips, seeds --seed, --seed + 1, ... (spread "
+                                                        "over the --server list)")
     q.add_argument("--prompt", help="positive prompt text")
     q.add_argument("--negative", help="negative prompt text (only used at cfg > 1)")
     q.add_argument("--seed", type=int, help="noise seed")

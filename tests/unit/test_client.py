@@ -424,3 +424,21 @@ def test_client_answers_match_the_golden_the_page_is_tested_against():
     page to the same file, so a change to either shows here or there."""
     from dev.refresh_client_golden import GOLDEN, golden
     assert golden() == json.loads(GOLDEN.read_text()), "rerun python -m dev.refresh_client_golden after a deliberate change"
+
+
+def test_a_batch_is_spread_over_several_servers_and_keeps_every_clip(tmp_path):
+    """--count over two servers: each server takes the next clip when it is free; clips the two servers name alike
+    are both kept; the seeds run on from --seed."""
+    one, two = FakeComfy(history_delay=0.05), FakeComfy(history_delay=0.2)
+    try:
+        run = subprocess.run([sys.executable, str(CLIENT), "queue", "t2v_lightning", "--server",
+                              f"{one.server},{two.server}", "--count", "5", "--seed", "40", "--out", "clips",
+                              "--quiet"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        paths = run.stdout.split()
+        assert len(paths) == 5 and len(set(paths)) == 5 and all((tmp_path / p).is_file() for p in paths)
+        seeds = sorted(q["prompt"]["7"]["inputs"]["seed"] for fake in (one, two) for q in fake.queued)
+        assert seeds == [40, 41, 42, 43, 44] and one.queued and two.queued
+    finally:
+        one.close()
+        two.close()
