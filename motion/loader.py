@@ -36,10 +36,11 @@ def read_state_dict(path: str) -> dict:
         what = f" ({refused.group(1)})" if refused else ""
         raise MotionModuleError(f"'{name}' holds Python objects besides tensors{what}, which this loader refuses to "
                                 f"unpickle: unpickling can run code hidden in the file. Do not load this file with "
-                                f"pickle enabled; use the .safetensors release of the motion "
-                                f"module instead.") from None
+                                f"pickle enabled; use the .safetensors release of the motion module "
+                                f"instead.") from None
     except Exception as e:
-        detail = "the file ends early" if isinstance(e, EOFError) else f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        first_line = next(iter(str(e).splitlines()), "")
+        detail = "the file ends early" if isinstance(e, EOFError) else f"{type(e).__name__}: {first_line}"
         raise MotionModuleError(f"'{name}' could not be read as a weights-only checkpoint ({detail}). It may be "
                                 f"truncated or not a checkpoint: download it again, preferably the .safetensors "
                                 f"release of the file.") from None
