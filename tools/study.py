@@ -156,7 +156,10 @@ def generate_command(args) -> int:
     configs = load_configs(args.configs, shared)
     prompts = gen.select_prompts(gen.load_prompts(args.prompt_file), args.prompts)
     folder = root / args.id
-    old = gen.read_manifest(folder, complete=False) if folder.is_dir() else None
+    try:
+        old = gen.read_manifest(folder, complete=False) if folder.is_dir() else None
+    except gen.StudyError as e:
+        raise gen.StudyError(f"{folder}: {e}") from None
     seed = args.seed if args.seed is not None else old["seed"] if old else secrets.randbelow(2 ** 31)
     print(f"study {args.id} in {folder}: {len(prompts)} prompts x 2 configurations, seed {seed}", flush=True)
     gen.generate(folder, args.id, seed, configs, prompts, comfy_render(args.server, args.timeout, comfy_output),
