@@ -148,7 +148,7 @@ def comfy_render(server: str, timeout: float, comfy_output: Path):
 
 def generate_command(args) -> int:
     comfy_output = Path(args.comfy_output).expanduser()
-    if not comfy_output.is_dir():
+    if comfy_output.exists() and not comfy_output.is_dir():   # absent is fine: ComfyUI makes it on its first save
         raise gen.StudyError(f"--comfy-output {args.comfy_output}: not a folder; give ComfyUI's output folder (the "
                              f"generator deletes the unscrubbed originals it makes there)")
     root = gen.check_root(args.root, comfy_output)

@@ -146,9 +146,10 @@ def test_generate_needs_comfyuis_output_folder_and_a_root_outside_it(tmp_path, c
     assert cli.main(["generate", "--root", str(tmp_path / "studies")]) == 2
     assert "--comfy-output" in capsys.readouterr().err
     output = tmp_path / "output"
+    output.write_text("")
     assert cli.main(["generate", "--root", str(tmp_path / "studies"), "--comfy-output", str(output)]) == 2
     assert f"--comfy-output {output}: not a folder" in capsys.readouterr().err
-    output.mkdir()
+    output.unlink()
     assert cli.main(["generate", "--root", str(output / "adlightning_study"), "--comfy-output", str(output)]) == 2
     assert "inside ComfyUI's output folder" in capsys.readouterr().err
 
