@@ -1,16 +1,14 @@
 """For the study host tests: the study's rating server as the organiser runs it (`python -m tools.study serve`, a
-process we start and stop by its PID, on a free loopback port), and one HTTP call returning what came back."""
+process we start and stop by its PID, on a free loopback port); `fetch` is the unit tests' one HTTP call."""
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 
 from dev.harness.comfy_server import REPO
+from tests.unit.study_fixtures import fetch  # noqa: F401 (the host study tests import it from here)
 
 
 class StudyServe:
@@ -47,19 +45,3 @@ class StudyServe:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def fetch(url: str, body: dict | None = None, headers: dict | None = None, raw: bytes | None = None):
-    """(status, parsed JSON or raw bytes, response headers)."""
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    sent = {"Content-Type": "application/json"} if data is not None else {}
-    sent.update(headers or {})
-    req = urllib.request.Request(url, data=data, headers=sent)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            status, payload, got = r.status, r.read(), r.headers
-    except urllib.error.HTTPError as e:
-        status, payload, got = e.code, e.read(), e.headers
-    if (got.get("Content-Type") or "").startswith("application/json"):
-        payload = json.loads(payload)
-    return status, payload, got

@@ -59,6 +59,23 @@ def side_of(manifest: dict, data: bytes) -> tuple[str, str]:
     return pair, side
 
 
+def fetch(url: str, body=None, headers=None, raw: bytes | None = None, method=None):
+    """(status, parsed JSON or bytes, response headers) of one request. body: sent as JSON with Content-Type
+    application/json unless headers say otherwise; raw: sent as is."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    sent.update(headers or {})
+    req = urllib.request.Request(url, data=data, headers=sent, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            status, payload, got = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        status, payload, got = e.code, e.read(), e.headers
+    if (got.get("Content-Type") or "").startswith("application/json"):
+        payload = json.loads(payload)
+    return status, payload, got
+
+
 class RunningServer:
     """study/server.py's StudyServer on 127.0.0.1 (a free port) in a thread with its own event loop."""
 
@@ -88,20 +105,7 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def request(self, path: str, body=None, headers=None, method=None, raw: bytes | None = None):
-        """(status, parsed JSON or bytes, headers). body: sent as JSON with Content-Type application/json unless
-        headers say otherwise; raw: sent as is."""
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        sent = {"Content-Type": "application/json"} if data is not None else {}
-        sent.update(headers or {})
-        req = urllib.request.Request(self.url + path, data=data, headers=sent, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                status, payload, got = r.status, r.read(), r.headers
-        except urllib.error.HTTPError as e:
-            status, payload, got = e.code, e.read(), e.headers
-        if (got.get("Content-Type") or "").startswith("application/json"):
-            payload = json.loads(payload)
-        return status, payload, got
+        return fetch(self.url + path, body, headers, raw, method)
 
     def stop(self):
         if self._thread.is_alive():
