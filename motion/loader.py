@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 
 import torch
 from torch import nn
@@ -27,10 +29,21 @@ def read_state_dict(path: str) -> dict:
                                     f"or not fully downloaded: download it again.") from e
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's own text here advises re-running with weights_only=False ("will likely succeed"): that runs whatever
+        # code the file holds, so it is not passed on; only the name of the refused object is kept.
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" ({refused.group(1)})" if refused else ""
+        raise MotionModuleError(f"'{name}' holds Python objects besides tensors{what}, which this loader refuses to "
+                                f"unpickle: unpickling can run code hidden in the file. Do not load this file with "
+                                f"pickle enabled; use the .safetensors release of the motion module "
+                                f"instead.") from None
     except Exception as e:
-        raise MotionModuleError(f"'{name}' could not be read as a weights-only checkpoint ({type(e).__name__}: {e}). "
-                                f"It may be truncated, or pickle code this loader refuses to run; prefer the "
-                                f".safetensors release of the file.") from e
+        first_line = next(iter(str(e).splitlines()), "")
+        detail = "the file ends early" if isinstance(e, EOFError) else f"{type(e).__name__}: {first_line}"
+        raise MotionModuleError(f"'{name}' could not be read as a weights-only checkpoint ({detail}). It may be "
+                                f"truncated or not a checkpoint: download it again, preferably the .safetensors "
+                                f"release of the file.") from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):

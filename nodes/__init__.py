@@ -12,7 +12,6 @@ from .model_folders import register as register_model_folders
 from .motion_nodes import ApplyMotionModule, LoadMotionModule
 from .prompt_nodes import PromptTravel
 from .sampler_nodes import LightningSampler, LightningSchedule
-from .study_route import register as register_study_page
 from .upscale_nodes import LoadUpscaleModel, UpscaleFrames
 from .video_nodes import EncodeFrames, LoadVideoFrames
 
@@ -28,7 +27,6 @@ class AnimateDiffLightningExtension(ComfyExtension):
         # routes exist from the first request on; importing the pack changes nothing.
         register_model_folders()
         register_app_page()
-        register_study_page()
 
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -1,11 +1,16 @@
-"""Keeping a study blind: what a rater can read from a clip or its URL must not name the configuration.
+"""Keeping a study blind: nothing a rater can read from a clip, its URL or the page may tell A from B.
 
-Two leaks are closed here:
 - ComfyUI's Save Video writes the whole prompt and workflow (motion module file, steps, cfg) into the MP4 as
   container metadata (movflags use_metadata_tags -> moov/udta/meta/ilst). `scrub_mp4` turns every `udta` and `meta`
   box under `moov` (and its tracks) into a `free` box of the same size with zeroed contents: no offsets move, so the
   sample tables (stco) stay valid and the file plays as before, but the text is gone.
-- Clip URLs: `clip_token` is an HMAC of (pair, side) under the study's secret, so a URL says nothing about A/B.
+- Which clip of a pair a rater sees on the left, and the order of the pairs, come from an HMAC under the study's
+  secret of (rater, pair): reproducible by the server, independent across raters and pairs, and not computable by
+  anyone without the secret. Each is an independent coin per rater and pair, with no balance: a rule such as "A on
+  the left in exactly half of each rater's pairs" ties the pairs together, and raters made up in numbers can solve
+  for A from it.
+- Clip URLs are per rater: `clip_token` is the rater's key (an HMAC of the name) and an HMAC of (rater key, pair,
+  side), so the same clip has a different URL for every rater and a URL says nothing about A/B.
 """
 from __future__ import annotations
 
@@ -67,6 +72,31 @@ def scrub_mp4(data: bytes) -> tuple[bytes, int]:
     return bytes(buf), blanked
 
 
-def clip_token(secret: str, pair: str, side: str) -> str:
-    """An opaque, stable name for one clip of one pair: the same for every rater, unguessable without the secret."""
-    return hmac.new(secret.encode(), f"{pair}|{side}".encode(), hashlib.sha256).hexdigest()[:24]
+RATER_KEY_HEX = 16
+CLIP_MAC_HEX = 32
+
+
+def _mac(secret: str, *parts: str) -> bytes:
+    message = "\x1f".join(parts).encode("utf-8")
+    return hmac.new(bytes.fromhex(secret), message, hashlib.sha256).digest()
+
+
+def rater_key(secret: str, rater: str) -> str:
+    """A rater's opaque id in clip URLs (not their name)."""
+    return _mac(secret, "rater", rater).hex()[:RATER_KEY_HEX]
+
+
+def clip_token(secret: str, key: str, pair: str, side: str) -> str:
+    """The URL name of one clip for one rater: their key, then a MAC of (key, pair, side). Unguessable without the
+    secret, different for every rater, stable for one."""
+    return key + _mac(secret, "clip", key, pair, side).hex()[:CLIP_MAC_HEX]
+
+
+def left_side(secret: str, rater: str, pair: str) -> str:
+    """The configuration (A or B) a rater sees on the left for a pair: one keyed coin per (rater, pair)."""
+    return "A" if _mac(secret, "left", rater, pair)[0] & 1 == 0 else "B"
+
+
+def pair_order(secret: str, rater: str, pairs) -> list[str]:
+    """The order a rater sees the pairs in (keyed, per rater, so no pair is always rated first, tired or fresh)."""
+    return sorted(pairs, key=lambda p: (_mac(secret, "order", rater, p), p))

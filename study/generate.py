@@ -1,38 +1,39 @@
 """Making an A/B study's clips: for each prompt one clip per configuration, with the same seed, into a study folder
-with a manifest. Pure: the clip itself comes from a `render` function (tools/study.py passes one that queues the
-workflow on ComfyUI through tools/client.py; the tests pass a fake), so this runs and is tested without ComfyUI.
+with a manifest (manifest.py). Pure: the clip itself comes from a `render` function (tools/study.py passes one that
+queues the workflow on ComfyUI through tools/client.py; the tests pass a fake), so this runs and is tested without
+ComfyUI.
 
-A study folder holds
-    manifest.json    study id, seed, the two configurations, and per pair: id, prompt, theme, seed, files A/B
-    clips/           p000_A.mp4, p000_B.mp4, ... (metadata scrubbed, see blind.py; served under opaque names)
-    votes.jsonl      written by the rating page (store.py), one vote a line
-    closed.json      written when the study is closed (then the names are revealed and the report made)
-
-The manifest is rewritten (atomically) after every clip, so an interrupted run resumes where it stopped: a clip that
-is recorded and whose file exists is not made again. Pair ids come from the prompt's place in the prompt file
+Each clip is scrubbed of its metadata (blind.py) and stored under a random name (clips/<32 hex>.mp4), with one fixed
+modification time for all, so neither the name nor the file's dates say which configuration or which moment made
+it. The manifest is rewritten (atomically) after every clip, so an interrupted run resumes where it stopped: a clip
+that is recorded and whose file exists is not made again. Pair ids come from the prompt's place in the prompt file
 (p000..p099), so a 9-prompt trial can later be extended to the whole set in the same folder.
+
+Where studies live: outside every folder ComfyUI serves (output, input, temp, user: core's /view, /upload/*,
+/userdata and /internal/files read or write them); `check_root` refuses those. What the generation leaves on the
+ComfyUI side is removed by the caller with `remove_originals` (the unscrubbed files, which carry the workflow) and
+core's history deletion (tools/study.py).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Callable
 
 from .blind import NotMP4, scrub_mp4
-from .stats import CRITERIA
+from .manifest import (MANIFEST, SIDES, StudyError, check_configs, new_clip_name, new_manifest,  # noqa: F401
+                       read_manifest, study_id_ok, write_manifest)
 
 PROMPTS = Path(__file__).resolve().parent / "prompts.json"
-SIDES = ("A", "B")
-MANIFEST = "manifest.json"
-FORMAT = 1
-
-
-class StudyError(Exception):
-    """Bad input to the study tools; the message names the input and the fix."""
+CLIP_MTIME = 946684800            # 2000-01-01: every clip gets this date, so file times do not order the clips
+THROWAWAY = "adlightning_study_tmp"
+SERVED_BY_COMFYUI = ("output", "input", "temp", "user")
 
 
 def load_prompts(path: str | os.PathLike | None = None) -> list[dict]:
@@ -91,29 +92,6 @@ def pair_seed(study_seed: int, index: int) -> int:
     return study_seed + index
 
 
-def read_manifest(folder: Path) -> dict | None:
-    path = Path(folder) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise StudyError(f"{path} cannot be read ({e}); move it away to start the study again") from None
-
-
-def write_manifest(folder: Path, manifest: dict) -> None:
-    """Atomic replace: an interruption leaves the old or the new manifest, never half of one."""
-    path = Path(folder) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def new_manifest(study_id: str, seed: int, configs: dict) -> dict:
-    return {"format": FORMAT, "id": study_id, "seed": seed, "secret": secrets.token_hex(16),
-            "criteria": list(CRITERIA), "configs": configs, "pairs": []}
-
-
 def check_resumable(old: dict, study_id: str, seed: int, configs: dict, folder: Path) -> None:
     for key, value in (("id", study_id), ("seed", seed), ("configs", configs)):
         if old.get(key) != value:
@@ -128,8 +106,92 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def study_id_ok(study_id: str) -> bool:
-    return bool(study_id) and len(study_id) <= 64 and all(c.isalnum() or c in "-_" for c in study_id)
+def _served_folder_of(path: Path) -> str | None:
+    """The ComfyUI folder that serves `path` ("<ComfyUI>/output", ...) when path lies in one of a ComfyUI tree's
+    served folders, else None. A ComfyUI tree is a folder with main.py, folder_paths.py and comfy/."""
+    for ancestor in path.parents:
+        if (ancestor / "main.py").is_file() and (ancestor / "folder_paths.py").is_file() and \
+                (ancestor / "comfy").is_dir():
+            first = path.relative_to(ancestor).parts[:1]
+            if first and first[0] in SERVED_BY_COMFYUI:
+                return str(ancestor / first[0])
+    return None
+
+
+def check_root(root, comfy_output=None) -> Path:
+    """The study root (resolved), refused where core's routes reach it: inside ComfyUI's output folder (given) or in
+    any ComfyUI tree's output, input, temp or user folder."""
+    root = Path(root).expanduser().resolve()
+    served = [Path(comfy_output).expanduser().resolve()] if comfy_output else []
+    for folder in served:
+        if root == folder or folder in root.parents:
+            raise StudyError(f"--root {root} is inside ComfyUI's output folder {folder}, which ComfyUI serves to "
+                             f"anyone who can reach it (/view): keep studies outside ComfyUI, e.g. the default "
+                             f"~/adlightning-studies")
+    found = _served_folder_of(root / "x")
+    if found:
+        raise StudyError(f"--root {root} is inside {found}, which ComfyUI serves to anyone who can reach it (/view, "
+                         f"/upload, /userdata): keep studies outside ComfyUI, e.g. the default ~/adlightning-studies")
+    return root
+
+
+def throwaway_prefix() -> str:
+    """A filename_prefix for one study clip: a fresh folder of its own under ComfyUI's output, so that what
+    remove_originals deletes there can only be what this one prompt saved."""
+    return f"{THROWAWAY}/{secrets.token_hex(12)}/clip"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def remove_originals(comfy_output, prefix: str, items: list[dict], downloaded: list[Path]) -> list[Path]:
+    """Delete from ComfyUI's output folder exactly the files one study prompt saved (they carry the workflow, and core
+    serves them), then its throw-away folder if empty. Each must be named by the prompt's history entry (`items`:
+    {filename, subfolder, type}), lie in the prompt's own throw-away folder (`prefix`, from throwaway_prefix) inside
+    `comfy_output`, be a regular file, and hold exactly the bytes downloaded from ComfyUI (`downloaded`, in the order
+    of `items`); anything else is refused and nothing is deleted. Returns the deleted paths."""
+    output = Path(comfy_output).resolve()
+    own = (output / prefix).parent
+    if not own.is_relative_to(output / THROWAWAY):
+        raise StudyError(f"prefix {prefix!r} is not a study throw-away folder")
+    doomed = []
+    for item, copy in zip(items, downloaded, strict=True):
+        named = f"{item.get('subfolder')}/{item.get('filename')}"
+        if item.get("type") != "output" or Path(str(item.get("subfolder"))) != Path(prefix).parent:
+            raise StudyError(f"ComfyUI saved {named} ({item.get('type')}) outside the study's throw-away folder: a "
+                             f"study workflow must save its one clip through the prefix the generator sets, and "
+                             f"nothing else (no preview nodes)")
+        path = output / item["subfolder"] / item["filename"]
+        if path.parent.resolve() != own or not path.is_file() or path.is_symlink():
+            raise StudyError(f"ComfyUI's output folder is not --comfy-output {comfy_output}: {named} is not there. "
+                             f"Give the folder this ComfyUI saves into (its output/, or its --output-directory); "
+                             f"the generator deletes the unscrubbed originals there")
+        if not stat.S_ISREG(path.lstat().st_mode) or _sha256(path) != _sha256(Path(copy)):
+            raise StudyError(f"{path} is not the file ComfyUI served for {named}: not deleted; check --comfy-output")
+        doomed.append(path)
+    for path in doomed:
+        path.unlink()
+    for folder in (own, own.parent):
+        try:
+            folder.rmdir()      # only when empty
+        except OSError:
+            break
+    return doomed
+
+
+def _store_clip(folder: Path, data: bytes) -> str:
+    """Write a scrubbed clip under a new random name with the common date; its name relative to the folder."""
+    name = new_clip_name()
+    path = folder / name
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.utime(tmp, (CLIP_MTIME, CLIP_MTIME))
+    tmp.replace(path)
+    return name
 
 
 Render = Callable[[dict, str, int, Path], Path]
@@ -140,18 +202,24 @@ def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict,
     """Make every missing clip of `prompts` under `configs` ({"A": config, "B": config}) into `folder`.
 
     render(config, prompt, seed, workdir) makes one clip and returns its file (an MP4 somewhere under workdir).
-    Returns the manifest. Prints one line per clip: n/N, the pair, the side, seconds taken and the ETA."""
+    Returns the manifest. Logs the organiser secret when it creates the study (only its hash is stored), then one line
+    per clip: n/N, the pair, the side, seconds taken and the ETA."""
     if not study_id_ok(study_id):
         raise StudyError(f"--id {study_id!r}: use 1-64 letters, digits, '-' or '_' (it becomes a folder and a URL)")
-    if set(configs) != set(SIDES):
-        raise StudyError(f"configs must be exactly A and B, got {sorted(configs)}")
+    check_configs(configs, "--configs")
     folder = Path(folder)
-    (folder / "clips").mkdir(parents=True, exist_ok=True)
     if (folder / "closed.json").exists():
         raise StudyError(f"{folder}: this study is closed (its ratings are final); make a new one with another --id")
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder, complete=False)
+    except StudyError as e:
+        raise StudyError(f"{folder}: {e}") from None
+    (folder / "clips").mkdir(parents=True, exist_ok=True)
     if manifest is None:
-        manifest = new_manifest(study_id, seed, configs)
+        manifest, organiser = new_manifest(study_id, seed, configs)
+        write_manifest(folder, manifest)
+        log(f"organiser secret: {organiser}  (keep it: closing the study on the rating page needs it; only its hash "
+            f"is stored. Lost it? close with: python -m tools.study close {folder})")
     else:
         check_resumable(manifest, study_id, seed, configs, folder)
     pairs = {p["id"]: p for p in manifest["pairs"]}
@@ -187,15 +255,14 @@ def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict,
             raise StudyError(f"config {side} ({configs[side].get('name')}) saved {made.name}: {e}. Study clips must "
                              f"be MP4 (their metadata is removed so raters cannot read the configuration): give the "
                              f"config the override format=mp4") from None
-        name = f"clips/{pid}_{side}.mp4"
-        (folder / name).write_bytes(data)
+        shutil.rmtree(work, ignore_errors=True)     # the unscrubbed download goes at once
         entry = pairs.get(pid)
         if entry is None:
             entry = pairs[pid] = {"id": pid, "index": p["index"], "prompt": p["prompt"], "theme": p["theme"],
                                   "seed": seed_, "files": {}}
             manifest["pairs"].append(entry)
             manifest["pairs"].sort(key=lambda e: e["index"])
-        entry["files"][side] = name
+        entry["files"][side] = _store_clip(folder, data)
         write_manifest(folder, manifest)
         times.append(clock() - start)
         left = total - n

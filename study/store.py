@@ -1,38 +1,43 @@
-"""A study on the server: its manifest, the blind left/right layout of each rater, the votes as they arrive, closing.
+"""A study on the rating server: its checked manifest, each rater's blind view of it, the votes as they arrive,
+closing.
 
-Pure (no ComfyUI, no aiohttp): nodes/study_route.py turns requests into these calls and StudyInputError into HTTP 400
-(StudyClosed into 409, NotRevealed into 403).
+Pure (no aiohttp): study/server.py turns requests into these calls and the errors into HTTP statuses
+(StudyInputError 400, NotRevealed and NotOrganiser 403, StudyClosed 409, StudyFull 429).
 
-Blinding. The page only ever sees "left" and "right". Which of A/B is on the left for a rater and pair is fixed by a
-hash of (study seed, rater, pair): reproducible from the manifest, different across raters, and balanced: each
-rater's pairs are ordered by that hash and every other one gets A on the left, so a rater sees A on the left in half
-their pairs (one more or less for an odd count), not merely about half. The order the pairs are shown in is a second
-per-rater hash, so no pair is always rated first (tired or fresh). Clip URLs are opaque tokens (blind.clip_token).
+What a rater gets (`session`) is their pairs in their own order, each with a prompt and two clip tokens, left and
+right, and their own votes so far in left/right terms: nothing in it depends on which configuration is which except
+through keyed hashes of the study secret (blind.py). Votes are stored in A/B terms with the side shown; a rater's
+later vote on the same pair and criterion replaces the earlier one when counted (stats.latest_votes).
 
-Votes are appended to votes.jsonl as they come (nothing is lost when a tab closes), in A/B terms with the side shown;
-a rater's later vote on the same pair and criterion replaces the earlier one when counted (stats.latest_votes), so
-changing one's mind never counts twice.
+Bounds keep votes.jsonl from growing without end: at most `max_raters` raters, and each at most a few times as many
+vote lines as the study has questions (changing one's mind is fine, flooding is not).
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import re
 import threading
 import time
+import unicodedata
+from collections import Counter, OrderedDict
 from pathlib import Path
 
-from .blind import clip_token
-from .generate import MANIFEST, SIDES, StudyError
-from .stats import CRITERIA, Vote, latest_votes
+from . import report as study_report
+from .blind import clip_token, left_side, pair_order, rater_key
+from .manifest import MANIFEST, SIDES, StudyError, check_clip, organiser_ok, read_manifest
+from .stats import Vote, latest_votes
+from .votes import VoteLog
 
-VOTES = "votes.jsonl"
 CLOSED = "closed.json"
 PAGE_CHOICES = ("left", "right", "tie")
 MAX_RATER = 64
+DEFAULT_MAX_RATERS = 100
+TOKEN = re.compile(r"[0-9a-f]{48}")
 
 
 class StudyInputError(StudyError):
-    """A request the store refuses (unknown pair, criterion, choice, bad rater name): HTTP 400."""
+    """A request the store refuses (bad field): HTTP 400. The message starts with the field's name."""
 
 
 class StudyClosed(StudyError):
@@ -43,91 +48,82 @@ class NotRevealed(StudyError):
     """The configuration names or the report before the study is closed: HTTP 403."""
 
 
-def _hash(*parts) -> int:
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+class NotOrganiser(StudyError):
+    """Closing without the organiser secret: HTTP 403."""
+
+
+class StudyFull(StudyError):
+    """A vote past the bound on raters or on one rater's vote lines: HTTP 429."""
+
+
+def _shown(value) -> str:
+    return repr(value)[:80] if isinstance(value, str) else type(value).__name__
 
 
 def check_rater(rater) -> str:
-    name = rater.strip() if isinstance(rater, str) else ""
-    if not name or len(name) > MAX_RATER or any(ord(c) < 32 for c in name):
-        raise StudyInputError(f"rater name {rater!r}: give 1-{MAX_RATER} printable characters (your name or initials)")
+    """The rater's name, trimmed and NFC-normalised; StudyInputError for anything else than 1-64 printable
+    characters (a lone surrogate, a control character, a non-string)."""
+    if not isinstance(rater, str):
+        raise StudyInputError(f"rater: give your name as text, got {_shown(rater)}")
+    try:
+        rater.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StudyInputError("rater: the name is not valid text (it holds a lone surrogate)") from None
+    name = unicodedata.normalize("NFC", rater.strip())
+    if not 0 < len(name) <= MAX_RATER or any(unicodedata.category(c)[0] == "C" for c in name):
+        raise StudyInputError(f"rater: name {_shown(rater)}: give 1-{MAX_RATER} printable characters (your name or "
+                              f"initials)")
     return name
 
 
-def left_sides(seed: int, rater: str, pairs: list[str]) -> dict[str, str]:
-    """{pair: the side (A or B) shown on the left} for one rater: pairs ranked by hash(seed, rater, pair), A on the
-    left at even ranks, so exactly half (rounded up) of a rater's pairs have A on the left."""
-    ranked = sorted(pairs, key=lambda p: (_hash(seed, rater, p), p))
-    return {p: "A" if i % 2 == 0 else "B" for i, p in enumerate(ranked)}
-
-
-def pair_order(seed: int, rater: str, pairs: list[str]) -> list[str]:
-    return sorted(pairs, key=lambda p: (_hash(seed, "order", rater, p), p))
-
-
-def read_votes(folder, pairs: dict) -> list[Vote]:
-    """Every vote line of a study folder's votes.jsonl (all of them; stats.latest_votes keeps the last of each)."""
-    path = Path(folder) / VOTES
-    if not path.exists():
-        return []
-    votes = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            votes.append(Vote(row["rater"], row["pair"], pairs[row["pair"]]["theme"], row["criterion"], row["choice"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            # A torn last line (the server killed mid-write) is the only expected damage; say which line.
-            raise StudyError(f"{path} line {n} is not a vote ({e!r}); remove or fix that line") from None
-    return votes
-
-
 class StudyStore:
-    def __init__(self, folder):
+    def __init__(self, folder, max_raters: int = DEFAULT_MAX_RATERS):
         self.folder = Path(folder)
-        path = self.folder / MANIFEST
-        if not path.is_file():
-            raise StudyError(f"{self.folder} has no {MANIFEST}: make the study with tools/study.py generate (see "
-                             f"README, 'A/B study')")
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise StudyError(f"{path} cannot be read: {e}") from None
-        for key in ("id", "seed", "secret", "configs", "pairs"):
-            if key not in manifest:
-                raise StudyError(f"{path} has no '{key}': it is not a study manifest made by tools/study.py generate")
-        problems = []
+        manifest = read_manifest(self.folder)
+        if manifest is None:
+            raise StudyError(f"no {MANIFEST}: not a study folder (make one with tools/study.py generate)")
+        if manifest["id"] != self.folder.name:
+            raise StudyError(f"{MANIFEST}: id {manifest['id']!r} is not the folder's name {self.folder.name!r}: "
+                             f"give the folder its study's name back")
         for pair in manifest["pairs"]:
             for side in SIDES:
-                name = pair.get("files", {}).get(side)
-                if not name:
-                    problems.append(f"pair {pair['id']} has no clip {side} yet")
-                elif not (self.folder / name).is_file():
-                    problems.append(f"pair {pair['id']} clip {side}: {self.folder / name} is missing")
-        if problems:
-            raise StudyError(f"study {manifest['id']} in {self.folder} is incomplete: " + "; ".join(problems[:5])
-                             + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
-                             + ". Run tools/study.py generate again with the same settings to make the missing clips")
-        if not manifest["pairs"]:
-            raise StudyError(f"study {manifest['id']} in {self.folder} has no pairs; run tools/study.py generate")
+                check_clip(self.folder, pair["files"][side])
         self.manifest = manifest
         self.id = manifest["id"]
-        self.seed = manifest["seed"]
-        self.criteria = tuple(manifest.get("criteria") or CRITERIA)
+        self._secret = manifest["secret"]
+        self.criteria = tuple(manifest["criteria"])
         self.pairs = {p["id"]: p for p in manifest["pairs"]}
-        self.tokens = {clip_token(manifest["secret"], p, side): (p, side) for p in self.pairs for side in SIDES}
-        self._lock = threading.Lock()   # aiohttp handlers run on one loop, but the CLI and tests may share a store
-        self._votes = self._read_votes()
+        self.max_raters = max_raters
+        self.max_lines_per_rater = max(100, 4 * len(self.pairs) * len(self.criteria))
+        self._tokens: OrderedDict[str, dict[str, tuple[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()   # aiohttp handlers share one loop; the CLI and tests may share a store
+        self._log = VoteLog(self.folder)
+        self._votes: list[Vote] = []
+        self._lines = Counter()
+        for row in self._log.read():
+            vote = self._vote_of(row)
+            if vote is not None:
+                self._votes.append(vote)
+                self._lines[vote.rater] += 1
+
+    def _vote_of(self, row: dict) -> Vote | None:
+        rater, pair, criterion, choice = (row.get(k) for k in ("rater", "pair", "criterion", "choice"))
+        if isinstance(rater, str) and isinstance(pair, str) and pair in self.pairs and criterion in self.criteria \
+                and choice in ("A", "B", "tie"):
+            return Vote(rater, pair, self.pairs[pair]["theme"], criterion, choice)
+        return None
 
     # --- state ---------------------------------------------------------------------------------------------------
-    def _read_votes(self) -> list[Vote]:
-        return read_votes(self.folder, self.pairs)
-
     @property
     def closed(self) -> dict | None:
         path = self.folder / CLOSED
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            state = None
+        return state if isinstance(state, dict) else {}
 
     def votes(self) -> list[Vote]:
         """Every vote counted: the latest of each rater on each pair and criterion."""
@@ -135,34 +131,51 @@ class StudyStore:
             return latest_votes(self._votes)
 
     def raters(self) -> list[str]:
-        return sorted({v.rater for v in self.votes()})
+        with self._lock:
+            return sorted(self._lines)
 
     # --- what a rater sees --------------------------------------------------------------------------------------
-    def clip_url_token(self, pair: str, side: str) -> str:
-        return clip_token(self.manifest["secret"], pair, side)
+    def _layout(self, key: str) -> dict[str, tuple[str, str]]:
+        """{token: (pair, side)} of every clip for the rater with this key (a small cache: tokens are per rater)."""
+        with self._lock:
+            table = self._tokens.get(key)
+            if table is None:
+                table = {clip_token(self._secret, key, pid, side): (pid, side) for pid in self.pairs for side in SIDES}
+                self._tokens[key] = table
+                while len(self._tokens) > 512:
+                    self._tokens.popitem(last=False)
+            else:
+                self._tokens.move_to_end(key)
+            return table
 
-    def clip_path(self, token: str) -> Path | None:
-        found = self.tokens.get(token)
-        return self.folder / self.pairs[found[0]]["files"][found[1]] if found else None
+    def clip_name(self, token) -> str | None:
+        """The clip file (relative to the study folder) a token names, or None."""
+        if not isinstance(token, str) or TOKEN.fullmatch(token) is None:
+            return None
+        found = self._layout(token[:16]).get(token)
+        return self.pairs[found[0]]["files"][found[1]] if found else None
+
+    def _shown_choice(self, rater: str, vote: Vote) -> str:
+        if vote.choice == "tie":
+            return "tie"
+        return "left" if vote.choice == left_side(self._secret, rater, vote.pair) else "right"
 
     def session(self, rater) -> dict:
-        """The rater's pairs in their order, each with its two clips as left/right tokens and the rater's votes so
-        far in left/right terms, and how many pairs they have finished (every criterion answered)."""
+        """The rater's pairs in their order, each with its two clips as left/right tokens and the rater's votes so far
+        in left/right terms, and how many pairs they have finished (every criterion answered)."""
         rater = check_rater(rater)
-        ids = list(self.pairs)
-        left = left_sides(self.seed, rater, ids)
+        key = rater_key(self._secret, rater)
         mine: dict[str, dict[str, str]] = {}
         for vote in self.votes():
             if vote.rater == rater:
-                shown = {"tie": "tie", left[vote.pair]: "left"}.get(vote.choice, "right")
-                mine.setdefault(vote.pair, {})[vote.criterion] = shown
+                mine.setdefault(vote.pair, {})[vote.criterion] = self._shown_choice(rater, vote)
         pairs = []
-        for pid in pair_order(self.seed, rater, ids):
-            l_side = left[pid]
-            r_side = "B" if l_side == "A" else "A"
+        for pid in pair_order(self._secret, rater, self.pairs):
+            left = left_side(self._secret, rater, pid)
+            right = "B" if left == "A" else "A"
             pairs.append({"pair": pid, "prompt": self.pairs[pid]["prompt"],
-                          "left": self.clip_url_token(pid, l_side), "right": self.clip_url_token(pid, r_side),
-                          "votes": mine.get(pid, {})})
+                          "left": clip_token(self._secret, key, pid, left),
+                          "right": clip_token(self._secret, key, pid, right), "votes": mine.get(pid, {})})
         finished = sum(1 for p in pairs if len(p["votes"]) == len(self.criteria))
         return {"study": self.id, "rater": rater, "criteria": list(self.criteria), "choices": list(PAGE_CHOICES),
                 "pairs": pairs, "finished": finished, "closed": self.closed is not None}
@@ -171,42 +184,61 @@ class StudyStore:
     def record(self, rater, pair, criterion, choice) -> dict:
         """Store one vote given on the page (choice left/right/tie), un-blinded to A/B. Returns the stored row."""
         rater = check_rater(rater)
-        if pair not in self.pairs:
-            raise StudyInputError(f"unknown pair {pair!r} in study {self.id}: the page must send a pair id from the "
-                                  f"session (p000 ... ); reload the page")
-        if criterion not in self.criteria:
-            raise StudyInputError(f"unknown criterion {criterion!r}: give one of {', '.join(self.criteria)}")
-        if choice not in PAGE_CHOICES:
-            raise StudyInputError(f"choice {choice!r}: give one of {', '.join(PAGE_CHOICES)}")
+        if not isinstance(pair, str) or pair not in self.pairs:
+            raise StudyInputError(f"pair: unknown pair {_shown(pair)} in study {self.id}: send a pair id from the "
+                                  f"session; reload the page")
+        if not isinstance(criterion, str) or criterion not in self.criteria:
+            raise StudyInputError(f"criterion: unknown criterion {_shown(criterion)}: give one of "
+                                  f"{', '.join(self.criteria)}")
+        if not isinstance(choice, str) or choice not in PAGE_CHOICES:
+            raise StudyInputError(f"choice: {_shown(choice)} is not one of {', '.join(PAGE_CHOICES)}")
         if self.closed is not None:
             raise StudyClosed(f"study {self.id} is closed: its votes are final and no more are taken")
-        shown_left = left_sides(self.seed, rater, list(self.pairs))[pair]
-        ab = "tie" if choice == "tie" else shown_left if choice == "left" else ("B" if shown_left == "A" else "A")
+        left = left_side(self._secret, rater, pair)
+        ab = "tie" if choice == "tie" else left if choice == "left" else ("B" if left == "A" else "A")
         row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rater": rater, "pair": pair, "criterion": criterion,
-               "choice": ab, "shown": choice, "left": shown_left}
+               "choice": ab, "shown": choice}
         with self._lock:
-            with open(self.folder / VOTES, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-                f.flush()
+            if rater not in self._lines and len(self._lines) >= self.max_raters:
+                raise StudyFull(f"study {self.id} has its {self.max_raters} raters already (the organiser can allow "
+                                f"more with serve --max-raters)")
+            if self._lines[rater] >= self.max_lines_per_rater:
+                raise StudyFull(f"rater: {rater!r} has cast {self.max_lines_per_rater} votes (changes included), the "
+                                f"most one rater may; no more are taken for this name")
+            self._log.append(row)
             self._votes.append(Vote(rater, pair, self.pairs[pair]["theme"], criterion, ab))
+            self._lines[rater] += 1
         return row
 
     # --- closing and revealing ----------------------------------------------------------------------------------
+    def check_organiser(self, secret) -> None:
+        if not organiser_ok(self.manifest, secret):
+            raise NotOrganiser(f"organiser: closing study {self.id} needs the organiser secret printed when it was "
+                               f"made (or tools/study.py close on the study's machine)")
+
     def close(self) -> dict:
-        """Close the study (idempotent): no more votes; the configurations and the report become visible."""
+        """Close the study (idempotent): no more votes; the configurations and the report become visible, and the
+        report is written into the folder."""
         with self._lock:
             if self.closed is None:
-                state = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "raters": len({v.rater for v in self._votes}),
+                state = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "raters": len(self._lines),
                          "votes": len(latest_votes(self._votes))}
                 tmp = self.folder / f".{CLOSED}.tmp"
-                tmp.write_text(json.dumps(state) + "\n", encoding="utf-8")
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(json.dumps(state) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
                 tmp.replace(self.folder / CLOSED)
+        study_report.write(self.folder, self.report())
         return self.closed
 
     def configs(self) -> dict:
         if self.closed is None:
             raise NotRevealed(f"study {self.id} is still open: the configurations are shown once it is closed")
         return {side: self.manifest["configs"][side] for side in SIDES}
+
+    def report(self) -> dict:
+        return study_report.build(self.manifest, self.votes())
 
     def summary(self) -> dict:
         """What anyone may see at any time: the study, its size, how many raters, whether it is closed."""

@@ -619,18 +619,38 @@ def wait_for_history(comfy: Comfy, api: dict, prompt_id: str, deadline: float) -
 def output_files(entry: dict) -> list[dict]:
     """The saved files of a history entry ({filename, subfolder, type}), in the order ComfyUI lists them; previews
     (type temp) are not results."""
-    return [{"filename": item["filename"], "subfolder": item.get("subfolder", ""), "type": item["type"]}
+    return [{"filename": item.get("filename"), "subfolder": item.get("subfolder", ""), "type": item["type"]}
             for node_output in entry.get("outputs", {}).values() for kind in OUTPUT_KINDS
             for item in node_output.get(kind, []) if isinstance(item, dict) and item.get("type") == "output"]
+
+
+def output_path(out_dir, item: dict) -> Path:
+    """Where an output the server names is saved: out_dir/subfolder/filename, refused unless it stays inside out_dir.
+    The names come from the server, so a hostile one could otherwise write anywhere (an absolute subfolder, '..',
+    a link inside out_dir that points out)."""
+    subfolder, filename = item.get("subfolder", ""), item.get("filename")
+    named = f"subfolder {subfolder!r}, filename {filename!r}"
+    if not isinstance(subfolder, str) or not isinstance(filename, str) or not filename \
+            or filename != Path(filename).name or filename in (".", ".."):
+        raise ClientError(f"the server named an output file that is not a plain file name ({named}); refused")
+    if Path(subfolder).is_absolute() or ".." in Path(subfolder).parts or "\0" in subfolder + filename:
+        raise ClientError(f"the server named an output outside the output folder ({named}); refused")
+    path = Path(out_dir) / subfolder / filename
+    base = Path(out_dir).resolve()
+    if not path.resolve().is_relative_to(base) or path.resolve() == base:
+        raise ClientError(f"the server named an output that leads outside {out_dir} ({named}, through a link); "
+                          f"refused")
+    return path
 
 
 def download_outputs(comfy: Comfy, entry: dict, out_dir) -> list[Path]:
     saved = []
     for item in output_files(entry):
+        path = output_path(out_dir, item)   # refused before anything is fetched
         code, data = comfy.request(f"/view?{urllib.parse.urlencode(item)}")
         if code != 200:
             raise ClientError(f"could not download {item['filename']}: /view answered {code}")
-        saved.append(write_new(Path(out_dir) / item["subfolder"] / item["filename"], data))
+        saved.append(write_new(path, data))
     return saved
 
 

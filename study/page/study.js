@@ -1,13 +1,15 @@
-// The rating page of an A/B study (served by the pack at /adlightning/study/ on ComfyUI's own server; the server
-// side is nodes/study_route.py over study/store.py). Every click is sent at once and stored on the server, so a
-// closed tab loses nothing: reopening asks the server for this rater's votes and continues at the first unfinished
-// pair. The logic is in study_logic.js (tested in node); this file is the DOM.
+// The rating page of an A/B study (served by the study's own server, tools/study.py serve; the server side is
+// study/server.py over study/store.py). Every click is sent at once and stored on the server, so a closed tab loses
+// nothing: reopening asks the server for this rater's votes and continues at the first unfinished pair. Raters never
+// see a close control: the organiser opens ?study=ID&organiser and gives the organiser secret. The logic is in
+// study_logic.js (tested in node); this file is the DOM.
 import {
-  CHOICES, apiPath, cleanRater, clipPath, errorText, isFinished, progressText, resumeIndex, withVote,
+  CHOICES, apiPath, cleanRater, clipPath, errorText, isFinished, isOrganiserPage, progressText, resumeIndex, withVote,
 } from "./study_logic.js";
 
 const $ = (id) => document.getElementById(id);
 const STUDY = new URLSearchParams(location.search).get("study");
+const ORGANISER = isOrganiserPage(location.search);
 const RATER_KEY = `adl-study-rater:${STUDY}`;
 let session = null;
 let index = 0;
@@ -79,7 +81,7 @@ function setClip(video, token) {
 
 function render() {
   const pair = session.pairs[index];
-  show("rating", "organiser");
+  show("rating");
   $("prompt").textContent = pair.prompt;
   setClip($("left"), pair.left);
   setClip($("right"), pair.right);
@@ -120,7 +122,7 @@ async function start(rater) {
   index = resumeIndex(session);
   if (session.pairs.every((p) => isFinished(p, session.criteria))) {
     setProgress();
-    return show("done", "organiser");
+    return show("done");
   }
   render();
 }
@@ -136,15 +138,17 @@ $("prev").addEventListener("click", () => { index = Math.max(0, index - 1); rend
 $("next").addEventListener("click", () => {
   if (index === session.pairs.length - 1) {
     setProgress();
-    return show("done", "organiser");
+    return show("done");
   }
   index += 1;
   render();
 });
 
-$("close").addEventListener("click", async () => {
+$("organiser").addEventListener("submit", async (event) => {
+  event.preventDefault();
   try {
-    await call(apiPath(STUDY, "close"), { confirm: $("confirm").value.trim() });
+    await call(apiPath(STUDY, "close"), { organiser: $("secret").value.trim() });
+    $("secret").value = "";
     showError(null);
     await showClosed();
   } catch (e) {
@@ -152,9 +156,20 @@ $("close").addEventListener("click", async () => {
   }
 });
 
+async function organiserPage() {
+  const study = (await call("api/studies")).find((s) => s.id === STUDY);
+  if (!study) throw new Error(`no study ${STUDY} on this server`);
+  if (study.error) throw new Error(`study ${STUDY} cannot be opened: ${study.error}`);
+  $("progressText").textContent = `${study.pairs} pairs, ${study.raters} rater(s)`;
+  if (study.closed) return showClosed();
+  show("organiser");
+  $("secret").focus();
+}
+
 async function main() {
   if (!STUDY) return listStudies();
   $("studyName").textContent = `study ${STUDY}`;
+  if (ORGANISER) return organiserPage();
   const saved = localStorage.getItem(RATER_KEY);
   if (saved) return start(saved);
   show("login");

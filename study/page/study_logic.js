@@ -36,7 +36,7 @@ export function withVote(session, pairId, criterion, choice) {
   };
 }
 
-// Paths under the page (the page lives at /adlightning/study/, also under ComfyUI's /api mount).
+// Paths relative to the page (the study server serves it at its root).
 export function apiPath(study, what, query) {
   const q = query ? `?${new URLSearchParams(query)}` : "";
   return `api/${encodeURIComponent(study)}/${what}${q}`;
@@ -50,6 +50,11 @@ export function clipPath(study, token) {
 export function errorText(status, body) {
   const message = body && typeof body.error === "string" ? body.error : `the server answered ${status}`;
   return message;
+}
+
+// The organiser's view of a study (the close form) is ?study=ID&organiser; raters' links do not have it.
+export function isOrganiserPage(search) {
+  return new URLSearchParams(search).has("organiser");
 }
 
 export function cleanRater(name) {

@@ -1,7 +1,8 @@
 """Host tier, the A/B study kit end to end on a real ComfyUI: tools/study.py generate makes a 3-prompt study at
-64 px, 8 frames, with two configurations through tools/client.py; an interrupted run resumes; the pack's route
-serves the study blind; headless Chromium rates every pair (closing and reopening the tab midway loses no vote),
-closes the study and shows the report, whose counts are checked against the clicks un-blinded independently.
+64 px, 8 frames, with two configurations through tools/client.py (deleting what each prompt left in ComfyUI); an
+interrupted run resumes; the study's own server (tools/study.py serve) serves it blind; headless Chromium rates every
+pair (closing and reopening the tab midway loses no vote), the organiser closes the study with the organiser secret on
+the organiser's link and sees the report, whose counts are checked against the clicks un-blinded independently.
 
 The configurations are Lightning 4-step (cfg 1.0) against AnimateDiff v2 (the v2-layout fixture under a v2 name) at
 4 steps and cfg 7.5, not the real study's 25 steps: on this CPU each UNet pass of the full-size SD1.5 costs seconds,
@@ -15,21 +16,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from dev.harness.chromium import CHROMIUM, Chromium, Tab, offline_browser
 from dev.harness.models import LIGHTNING_NAME, V2_NAME
+from adlightning.study.blind import left_side
 from adlightning.study.stats import CRITERIA
-from adlightning.study.store import left_sides
 from dev.node_defs import REPO
+from tests.host.study_serve import StudyServe
 
-PAGE = "/adlightning/study"
 STUDY = "host3"
 SEED = 5
 UPDATE = os.environ.get("ADL_UPDATE_SCREENSHOTS") == "1"
@@ -54,29 +54,18 @@ def browser():
         yield br
 
 
-def http(server, path: str, body: dict | None = None):
-    """(status, parsed JSON or raw bytes, content type) of a request to the server."""
-    req = urllib.request.Request(server.url + path, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, raw, kind = r.status, r.read(), r.headers["Content-Type"]
-    except urllib.error.HTTPError as e:
-        status, raw, kind = e.code, e.read(), e.headers["Content-Type"]
-    return status, json.loads(raw) if kind.startswith("application/json") else raw, kind
-
-
 def generate(server, root: Path, configs: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tools.study", "generate", "--id", STUDY, "--root", str(root),
-                           "--server", server.url, "--configs", str(configs), "--prompts", "3", "--size", "64",
-                           "--frames", "8", "--seed", str(SEED), "--timeout", "900"],
-                          cwd=REPO, capture_output=True, text=True, timeout=3600)
+                           "--comfy-output", str(server.output_dir), "--server", server.url, "--configs",
+                           str(configs), "--prompts", "3", "--size", "64", "--frames", "8", "--seed", str(SEED),
+                           "--timeout", "900"], cwd=REPO, capture_output=True, text=True, timeout=3600)
 
 
 @pytest.fixture(scope="module")
 def study(server, tmp_path_factory):
-    """The 3-prompt study, generated (and resumed once) through the CLI into the server's output/adlightning_study/."""
-    root = server.output_dir / "adlightning_study"
+    """The 3-prompt study, generated (and resumed once) through the CLI into a study root outside ComfyUI:
+    (folder, organiser secret)."""
+    root = tmp_path_factory.mktemp("studies")
     configs = tmp_path_factory.mktemp("study") / "ab.json"
     configs.write_text(json.dumps(CONFIGS))
     first = generate(server, root, configs)
@@ -84,7 +73,9 @@ def study(server, tmp_path_factory):
     lines = [line for line in first.stdout.splitlines() if line.startswith("[")]
     assert [line.split()[0] for line in lines] == [f"[{n}/6]" for n in range(1, 7)], first.stdout
     assert all(" ETA " in line for line in lines) and lines[-1].endswith("ETA done")
+    organiser = re.search(r"^organiser secret: (\S+) ", first.stdout, re.M).group(1)
     folder = root / STUDY
+    assert f"python -m tools.study serve {folder}" in first.stdout
     # An interruption after some clips: the manifest records them; a clip lost since is made again, nothing else.
     manifest = json.loads((folder / "manifest.json").read_text())
     lost = folder / manifest["pairs"][1]["files"]["B"]
@@ -92,14 +83,22 @@ def study(server, tmp_path_factory):
     again = generate(server, root, configs)
     assert again.returncode == 0, f"{again.stdout}\n{again.stderr}"
     redone = [line for line in again.stdout.splitlines() if line.startswith("[")]
-    assert "resuming host3: 5 of 6 clips already in" in again.stdout
+    assert "resuming host3: 5 of 6 clips already in" in again.stdout and "organiser secret" not in again.stdout
     assert len(redone) == 1 and redone[0].startswith(f"[6/6] {manifest['pairs'][1]['id']} B"), again.stdout
-    assert lost.is_file()
-    return folder
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (folder / manifest["pairs"][1]["files"]["B"]).is_file()
+    return folder, organiser
+
+
+@pytest.fixture(scope="module")
+def rating(study):
+    with StudyServe(study[0].parent) as serve:
+        yield serve
 
 
 def test_generated_study_is_matched_and_blind(server, study):
     av = pytest.importorskip("av")
+    study, _ = study
     manifest = json.loads((study / "manifest.json").read_text())
     assert manifest["id"] == STUDY and manifest["seed"] == SEED
     assert [p["theme"] for p in manifest["pairs"]] == ["sports", "nature", "wildlife"]
@@ -112,44 +111,45 @@ def test_generated_study_is_matched_and_blind(server, study):
             with av.open(str(study / pair["files"][side])) as video:
                 frames = list(video.decode(video=0))
             assert len(frames) == 8 and (frames[0].width, frames[0].height) == (64, 64)
-    # ComfyUI's own copies do carry the workflow: the scrub is what keeps the study blind.
-    own = [p.read_bytes() for p in (server.output_dir / "AnimateDiff-Lightning").glob("*.mp4")]
-    assert any(V2_NAME.encode() in clip for clip in own) and any(LIGHTNING_NAME.encode() in clip for clip in own)
+    # ComfyUI's own copies carried the workflow: the generator deleted them, and the prompts' history entries.
+    assert not (server.output_dir / "adlightning_study_tmp").exists()
+    history = json.dumps(server.get("/history"))
+    assert not any(p["prompt"] in history for p in manifest["pairs"]) and V2_NAME not in history
 
 
-def test_route_is_blind_and_refuses_bad_input(server, study):
-    status, studies, _ = http(server, f"{PAGE}/api/studies")
+def test_the_study_server_is_blind_and_refuses_bad_input(rating, study):
+    status, studies, _ = rating.get("/api/studies")
     assert status == 200 and {"id": STUDY, "pairs": 3, "raters": 0, "closed": False} in studies
-    status, session, _ = http(server, f"{PAGE}/api/{STUDY}/session?rater=probe")
+    status, session, _ = rating.get(f"/api/{STUDY}/session?rater=probe")
     text = json.dumps(session)
-    assert status == 200 and "Lightning" not in text and "v2" not in text and "_A" not in text and "_B" not in text
+    assert status == 200 and "Lightning" not in text and "v2" not in text and ".mp4" not in text
     pair = session["pairs"][0]
-    status, clip, kind = http(server, f"/api{PAGE}/clip/{STUDY}/{pair['left']}")   # also under ComfyUI's /api
-    assert status == 200 and kind == "video/mp4" and clip[4:8] == b"ftyp"
+    status, clip, headers = rating.get(f"/clip/{STUDY}/{pair['left']}")
+    assert status == 200 and headers["Content-Type"] == "video/mp4" and clip[4:8] == b"ftyp"
     for path, code, message in [
-        (f"{PAGE}/api/{STUDY}/configs", 403, "still open"),
-        (f"{PAGE}/api/{STUDY}/report.json", 403, "still open"),
-        (f"{PAGE}/api/nope/session?rater=x", 404, "no study 'nope'"),
-        (f"{PAGE}/api/{STUDY}/session?rater=", 400, "rater name ''"),
+        (f"/api/{STUDY}/configs", 403, "still open"),
+        (f"/api/{STUDY}/report.json", 403, "still open"),
+        ("/api/nope/session?rater=x", 404, "no study 'nope'"),
+        (f"/api/{STUDY}/session?rater=", 400, "rater: name ''"),
+        (f"/clip/{STUDY}/p000_A", 404, "no such clip"),
     ]:
-        status, answer, _ = http(server, path)
+        status, answer, _ = rating.get(path)
         assert status == code and message in answer["error"], (path, status, answer)
-    assert http(server, f"{PAGE}/clip/{STUDY}/p000_A")[0] == 404
     for body, message in [({"rater": "probe", "pair": "p999", "criterion": "overall quality", "choice": "left"},
-                           "unknown pair 'p999'"),
+                           "pair: unknown pair 'p999'"),
                           ({"rater": "probe", "pair": pair["pair"], "criterion": "fun", "choice": "left"},
-                           "unknown criterion 'fun'"),
+                           "criterion: unknown criterion 'fun'"),
                           ({"rater": "probe", "pair": pair["pair"], "criterion": "overall quality", "choice": "A"},
-                           "choice 'A'")]:
-        status, answer, _ = http(server, f"{PAGE}/api/{STUDY}/vote", body)
-        assert status == 400 and message in answer["error"], answer
-    assert not (study / "votes.jsonl").exists(), "refused votes store nothing"
-    status, answer, _ = http(server, f"{PAGE}/api/{STUDY}/close", {"confirm": "wrong"})
-    assert status == 400 and "send {\"confirm\": \"host3\"}" in answer["error"]
+                           "choice: 'A'")]:
+        status, answer, _ = rating.post(f"/api/{STUDY}/vote", body)
+        assert status == 400 and answer["error"].startswith(message), answer
+    assert not (study[0] / "votes.jsonl").exists(), "refused votes store nothing"
+    status, answer, _ = rating.post(f"/api/{STUDY}/close", {"organiser": STUDY})
+    assert status == 403 and answer["error"].startswith("organiser:")
 
 
-def open_study(tab: Chromium, server) -> None:
-    tab.navigate(f"{server.url}{PAGE}/?study={STUDY}")
+def open_study(tab: Chromium, rating) -> None:
+    tab.navigate(f"{rating.url}/?study={STUDY}")
     tab.wait_for("!document.getElementById('login').hidden || !document.getElementById('rating').hidden", 60,
                  "the study page")
 
@@ -172,19 +172,21 @@ def current_pair(tab: Chromium) -> str:
     return tab.evaluate("document.getElementById('pairLabel').textContent")
 
 
-def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, study, browser, tmp_path):
+def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(rating, study, browser, tmp_path):
+    folder, organiser = study
     shots = REPO / "docs" / "screenshots" if UPDATE else tmp_path
     tab = Tab(browser)
-    tab.navigate(server.url + PAGE)                                    # redirected to PAGE + "/": the list
+    tab.navigate(rating.url)                                            # the list of studies
     tab.wait_for("document.querySelector('#studies a') !== null", 60, "the list of studies")
-    assert tab.evaluate("document.querySelector('#studies a').href").endswith(f"{PAGE}/?study={STUDY}")
-    open_study(tab, server)
+    assert tab.evaluate("document.querySelector('#studies a').href") == f"{rating.url}/?study={STUDY}"
+    open_study(tab, rating)
     tab.evaluate("document.getElementById('rater').value = 'alice', "
                  "document.getElementById('start').click(), true")
     tab.wait_for("!document.getElementById('rating').hidden", 60, "the first pair")
     tab.wait_for("['left', 'right'].every(id => document.getElementById(id).readyState >= 2)", 120,
                  "both clips to load in the browser")
-    session = http(server, f"{PAGE}/api/{STUDY}/session?rater=alice")[1]
+    assert tab.evaluate("document.getElementById('organiser').hidden"), "raters see no close control"
+    session = rating.get(f"/api/{STUDY}/session?rater=alice")[1]
     order = [p["pair"] for p in session["pairs"]]
     assert tab.evaluate("document.getElementById('progressText').textContent") == "0 of 3 pairs rated"
 
@@ -203,7 +205,7 @@ def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, 
     tab.close()                                                         # the rater closes the tab midway
 
     tab = Tab(browser)                                                  # ... and comes back later
-    open_study(tab, server)
+    open_study(tab, rating)
     tab.wait_for("!document.getElementById('rating').hidden", 60, "the page to resume without asking the name again")
     assert current_pair(tab) == "pair 2 of 3", "resumes at the first unfinished pair"
     assert pressed(tab) == half, "the votes given before the tab closed are all there"
@@ -215,36 +217,48 @@ def test_rating_page_rates_every_pair_survives_a_closed_tab_and_reports(server, 
     tab.evaluate("document.getElementById('next').click(), true")      # "Finish"
     tab.wait_for("!document.getElementById('done').hidden", 30, "the thank-you")
     assert tab.evaluate("document.getElementById('progressText').textContent") == "all 3 pairs rated, thank you"
+    assert tab.evaluate("document.getElementById('organiser').hidden")
+    errors = [e for e in tab.console_errors() if rating.url in e]
+    tab.close()
+    assert errors == []
 
-    tab.evaluate("document.getElementById('organiser').open = true, "
-                 f"document.getElementById('confirm').value = '{STUDY}', "
+    # The organiser's link: the close form, and the secret printed when the study was made.
+    tab = Tab(browser)
+    tab.navigate(f"{rating.url}/?study={STUDY}&organiser")
+    tab.wait_for("!document.getElementById('organiser').hidden", 60, "the organiser's close form")
+    tab.evaluate(f"document.getElementById('secret').value = '{STUDY}', "
+                 "document.getElementById('close').click(), true")          # the public id does not close it
+    tab.wait_for("!document.getElementById('error').hidden", 30, "the refusal")
+    assert "organiser secret" in tab.evaluate("document.getElementById('error').textContent")
+    assert not (folder / "closed.json").exists()
+    tab.evaluate(f"document.getElementById('secret').value = '{organiser}', "
                  "document.getElementById('close').click(), true")
     tab.wait_for("!document.getElementById('closed').hidden && document.getElementById('chart').complete && "
                  "document.getElementById('chart').naturalWidth > 0", 60, "the report chart")
     assert tab.evaluate("document.getElementById('configs').textContent") == \
         "A: Lightning 4-step · B: AnimateDiff v2, 4 steps, cfg 7.5"
     tab.save_page_png(shots / "study_report.png", 1000)
-    errors = [e for e in tab.console_errors() if PAGE in e]
     tab.close()
-    assert errors == []
 
-    # The report, against the clicks un-blinded here with the store's own rule (seed, rater, pair).
-    left = left_sides(SEED, "alice", order)
+    # The report, against the clicks un-blinded here with the store's own rule (secret, rater, pair).
+    secret = json.loads((folder / "manifest.json").read_text())["secret"]
+    left = {pair: left_side(secret, "alice", pair) for pair in order}
     expected = {c: {"A": 0, "B": 0, "tie": 0} for c in CRITERIA}
     for rank, pair in enumerate(order):
         for c in CRITERIA:
             shown = choice_for(rank, CRITERIA.index(c))
             expected[c]["tie" if shown == "tie" else left[pair] if shown == "left" else
                         ("B" if left[pair] == "A" else "A")] += 1
-    status, report, _ = http(server, f"{PAGE}/api/{STUDY}/report.json")
+    status, report, _ = rating.get(f"/api/{STUDY}/report.json")
     assert status == 200 and report["raters"] == 1 and report["votes"] == 18
     for c in CRITERIA:
         got = report["criteria"][c]
         assert {k: got[k]["count"] for k in ("A", "B", "tie")} == expected[c], c
-    assert len((study / "votes.jsonl").read_text().splitlines()) == 20, "every click logged, the last one counted"
-    assert (study / "report.svg").read_text().startswith("<svg") and (study / "report.md").is_file()
-    status, svg, kind = http(server, f"{PAGE}/api/{STUDY}/report.svg")
-    assert status == 200 and kind.startswith("image/svg+xml") and b"Lightning 4-step" in svg
-    status, answer, _ = http(server, f"{PAGE}/api/{STUDY}/vote",
-                             {"rater": "alice", "pair": order[0], "criterion": "overall quality", "choice": "tie"})
+    assert len((folder / "votes.jsonl").read_text().splitlines()) == 20, "every click logged, the last one counted"
+    assert (folder / "report.svg").read_text().startswith("<svg") and (folder / "report.md").is_file()
+    status, svg, headers = rating.get(f"/api/{STUDY}/report.svg")
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml") and b"Lightning 4-step" in svg
+    status, answer, _ = rating.post(f"/api/{STUDY}/vote",
+                                    {"rater": "alice", "pair": order[0], "criterion": "overall quality",
+                                     "choice": "tie"})
     assert status == 409 and "closed" in answer["error"]

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  CHOICES, apiPath, cleanRater, clipPath, errorText, finishedCount, isFinished, progressText, resumeIndex, withVote,
+  CHOICES, apiPath, cleanRater, clipPath, errorText, finishedCount, isFinished, isOrganiserPage, progressText,
+  resumeIndex, withVote,
 } from "../../study/page/study_logic.js";
 
 const CRITERIA = ["relevance", "distortion"];
@@ -51,4 +52,11 @@ test("server refusals and rater names", () => {
   assert.equal(cleanRater("  ann "), "ann");
   assert.equal(cleanRater("   "), null);
   assert.equal(cleanRater("x".repeat(65)), null);
+});
+
+test("only the organiser's link opens the close form", () => {
+  assert.equal(isOrganiserPage("?study=s1"), false);
+  assert.equal(isOrganiserPage("?study=s1&organiser"), true);
+  assert.equal(isOrganiserPage("?organiser=1&study=s1"), true);
+  assert.equal(isOrganiserPage(""), false);
 });

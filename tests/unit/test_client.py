@@ -442,3 +442,43 @@ def test_a_batch_is_spread_over_several_servers_and_keeps_every_clip(tmp_path):
     finally:
         one.close()
         two.close()
+
+
+# --- the server names the files: downloads stay inside --out ------------------------------------------------------
+
+class ViewOnly:
+    """A Comfy stand-in whose /view answers every request (what a hostile server would do)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def request(self, path, body=None):
+        self.asked.append(path)
+        return 200, b"payload"
+
+
+@pytest.mark.parametrize("subfolder, filename", [
+    ("/tmp", "x.mp4"), ("../..", "x.mp4"), ("AnimateDiff-Lightning/../../..", "x.mp4"), ("", "../x.mp4"),
+    ("", "/etc/cron.d/x"), ("", ""), ("", ".."), ("", None), (["a"], "x.mp4"), ("a\0b", "x.mp4"),
+])
+def test_a_server_cannot_make_the_client_write_outside_out(tmp_path, subfolder, filename):
+    out = tmp_path / "out"
+    entry = {"outputs": {"9": {"images": [{"filename": filename, "subfolder": subfolder, "type": "output"}]}}}
+    with pytest.raises(client.ClientError, match="refused"):
+        client.download_outputs(ViewOnly(), entry, out)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [], "nothing written anywhere"
+
+
+def test_a_link_inside_out_that_points_out_is_not_followed(tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "AnimateDiff-Lightning").symlink_to(elsewhere)
+    entry = {"outputs": {"9": {"images": [{"filename": "x.mp4", "subfolder": "AnimateDiff-Lightning",
+                                           "type": "output"}]}}}
+    with pytest.raises(client.ClientError, match="through a link"):
+        client.download_outputs(ViewOnly(), entry, out)
+    assert list(elsewhere.iterdir()) == []
+    entry["outputs"]["9"]["images"][0]["subfolder"] = "sub/dir"     # a subfolder the server makes is fine
+    assert client.download_outputs(ViewOnly(), entry, out) == [out / "sub" / "dir" / "x.mp4"]
+    assert (out / "sub" / "dir" / "x.mp4").read_bytes() == b"payload"

@@ -142,9 +142,20 @@ def test_pickle_with_code_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.ckpt"
     with open(path, "wb") as f:
         pickle.dump({"x": _Payload()}, f)
-    with pytest.raises(MotionModuleError, match=r"'evil.ckpt' could not be read as a weights-only checkpoint"):
+    with pytest.raises(MotionModuleError, match=r"'evil.ckpt' holds Python objects besides tensors") as err:
         read_state_dict(str(path))
     assert "must never run" not in capsys.readouterr().out
+    message = str(err.value)
+    # torch's own advice (re-run with weights_only=False, "will likely succeed") must not reach the user
+    assert "Do not load this file with pickle enabled" in message and ".safetensors release" in message
+    assert "likely succeed" not in message and "weights_only` set to" not in message and err.value.__cause__ is None
+
+
+def test_a_truncated_ckpt_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "mm_sd_v15_v2.ckpt"
+    path.write_bytes(b"PK\x03\x04 cut off")
+    with pytest.raises(MotionModuleError, match=r"'mm_sd_v15_v2.ckpt' could not be read .* download it again"):
+        read_state_dict(str(path))
 
 
 def _lora_keys(prefix):

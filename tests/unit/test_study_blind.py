@@ -1,12 +1,13 @@
 """Blinding (study/blind.py): the workflow text ComfyUI writes into an MP4 is blanked without moving a byte; clip
-tokens say nothing about A/B."""
+tokens differ per rater and say nothing about A/B; left/right and pair order are keyed coins, independent across
+raters and pairs, with no balance a made-up rater could exploit (the attack itself: test_study_server.py)."""
 from __future__ import annotations
 
 import io
 
 import pytest
 
-from adlightning.study.blind import NotMP4, clip_token, scrub_mp4
+from adlightning.study.blind import NotMP4, clip_token, left_side, pair_order, rater_key, scrub_mp4
 from tests.unit.study_fixtures import fake_mp4
 
 
@@ -59,9 +60,39 @@ def test_scrub_keeps_a_real_comfyui_style_mp4_playable():
     assert len(frames) == 6 and abs(int(frames[5].mean()) - 150) <= 3
 
 
-def test_clip_tokens_are_stable_distinct_and_opaque():
-    tokens = {clip_token("s3cret", p, s) for p in ("p000", "p001") for s in "AB"}
-    assert len(tokens) == 4
-    assert clip_token("s3cret", "p000", "A") == clip_token("s3cret", "p000", "A")
-    assert clip_token("other", "p000", "A") != clip_token("s3cret", "p000", "A")
-    assert all(len(t) == 24 and set(t) <= set("0123456789abcdef") for t in tokens)
+SECRET = "ab" * 32
+OTHER = "cd" * 32
+PAIRS = [f"p{i:03d}" for i in range(100)]
+
+
+def test_clip_tokens_are_per_rater_stable_and_opaque():
+    ann, bob = rater_key(SECRET, "ann"), rater_key(SECRET, "bob")
+    tokens = {clip_token(SECRET, ann, p, s) for p in ("p000", "p001") for s in "AB"}
+    assert len(tokens) == 4 and all(len(t) == 48 and set(t) <= set("0123456789abcdef") for t in tokens)
+    assert clip_token(SECRET, ann, "p000", "A") == clip_token(SECRET, ann, "p000", "A")        # stable for ann
+    assert clip_token(SECRET, bob, "p000", "A") not in tokens                                  # bob's differ
+    assert clip_token(OTHER, ann, "p000", "A") != clip_token(SECRET, ann, "p000", "A")
+    assert rater_key(OTHER, "ann") != ann and len(ann) == 16
+
+
+def test_left_right_is_a_keyed_coin_per_rater_and_pair_without_balance():
+    ann = {p: left_side(SECRET, "ann", p) for p in PAIRS}
+    assert ann == {p: left_side(SECRET, "ann", p) for p in reversed(PAIRS)}       # reproducible, order-free
+    bob = {p: left_side(SECRET, "bob", p) for p in PAIRS}
+    assert 30 < sum(ann[p] != bob[p] for p in PAIRS) < 70                          # independent across raters
+    assert 30 < sum(ann[p] != left_side(OTHER, "ann", p) for p in PAIRS) < 70     # and across secrets
+    # No per-rater balance: over many raters the count of A-left pairs spreads like a fair coin's (binomial,
+    # sd 1.58 for 10 pairs), it is not pinned at 5.
+    counts = [sum(left_side(SECRET, f"r{i}", p) == "A" for p in PAIRS[:10]) for i in range(400)]
+    mean = sum(counts) / len(counts)
+    var = sum((c - mean) ** 2 for c in counts) / len(counts)
+    assert 4.6 < mean < 5.4 and 1.8 < var < 3.3, (mean, var)
+    for p in PAIRS[:10]:                                                            # each pair: A left for ~half
+        assert 150 < sum(left_side(SECRET, f"r{i}", p) == "A" for i in range(400)) < 250
+
+
+def test_pair_order_is_per_rater_and_keyed():
+    assert sorted(pair_order(SECRET, "ann", PAIRS)) == PAIRS
+    assert pair_order(SECRET, "ann", PAIRS) == pair_order(SECRET, "ann", list(reversed(PAIRS)))
+    assert pair_order(SECRET, "ann", PAIRS) != pair_order(SECRET, "bob", PAIRS)
+    assert pair_order(SECRET, "ann", PAIRS) != pair_order(OTHER, "ann", PAIRS)

@@ -98,18 +98,22 @@ def test_markdown_and_svg():
 
 
 def test_report_and_close_commands(tmp_path, capsys):
-    make_study(tmp_path)
-    store = StudyStore(tmp_path)
+    folder = tmp_path / "s1"
+    folder.mkdir()
+    make_study(folder)
+    store = StudyStore(folder)
     for i in range(4):
         store.record("ann", f"p{i:03d}", Q, "tie")
-    assert cli.main(["report", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "report.json").read_text())
+    assert cli.main(["report", str(folder)]) == 0
+    report = json.loads((folder / "report.json").read_text())
     assert report["criteria"][Q]["tie"]["count"] == 4
-    assert (tmp_path / "report.md").read_text().startswith("# A/B study `s1`")
-    assert (tmp_path / "report.svg").read_text().startswith("<svg")
-    assert cli.main(["close", str(tmp_path)]) == 0 and StudyStore(tmp_path).closed["votes"] == 4
+    assert (folder / "report.md").read_text().startswith("# A/B study `s1`")
+    assert (folder / "report.svg").read_text().startswith("<svg")
+    capsys.readouterr()
+    assert cli.main(["close", str(folder)]) == 0 and StudyStore(folder).closed["votes"] == 4
+    assert "1 rater(s), 4 votes; A = Lightning 4-step, B = AnimateDiff v2 25 steps" in capsys.readouterr().out
     assert cli.main(["report", str(tmp_path / "none")]) == 2
-    assert "has no manifest.json" in capsys.readouterr().err
+    assert f"{tmp_path / 'none'}: no manifest.json" in capsys.readouterr().err
 
 
 def test_configs_for_the_generator():
@@ -121,14 +125,65 @@ def test_configs_for_the_generator():
 
 
 def test_bad_configs_are_refused(tmp_path, capsys):
+    (tmp_path / "comfy-output").mkdir()
     path = tmp_path / "ab.json"
     path.write_text(json.dumps({"A": {"workflow": "t2v_lightning", "overrides": {"stepz": 4}},
                                 "B": {"workflow": "t2v_lightning"}}))
-    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path)]) == 2
+    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path / "studies"),
+                     "--comfy-output", str(tmp_path / "comfy-output")]) == 2
     assert "config A has unknown override(s) ['stepz']" in capsys.readouterr().err
     path.write_text(json.dumps({"A": {"workflow": "nope"}, "B": {"workflow": "t2v_lightning"}}))
-    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path)]) == 2
+    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path / "studies"),
+                     "--comfy-output", str(tmp_path / "comfy-output")]) == 2
     assert "no workflow file 'nope'" in capsys.readouterr().err
     path.write_text(json.dumps({"A": {"workflow": "t2v_lightning"}}))
-    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path)]) == 2
+    assert cli.main(["generate", "--configs", str(path), "--root", str(tmp_path / "studies"),
+                     "--comfy-output", str(tmp_path / "comfy-output")]) == 2
     assert "give {\"A\": config, \"B\": config}" in capsys.readouterr().err
+
+
+def test_generate_needs_comfyuis_output_folder_and_a_root_outside_it(tmp_path, capsys):
+    assert cli.main(["generate", "--root", str(tmp_path / "studies")]) == 2
+    assert "--comfy-output" in capsys.readouterr().err
+    output = tmp_path / "output"
+    output.write_text("")
+    assert cli.main(["generate", "--root", str(tmp_path / "studies"), "--comfy-output", str(output)]) == 2
+    assert f"--comfy-output {output}: not a folder" in capsys.readouterr().err
+    output.unlink()
+    assert cli.main(["generate", "--root", str(output / "adlightning_study"), "--comfy-output", str(output)]) == 2
+    assert "inside ComfyUI's output folder" in capsys.readouterr().err
+
+
+def test_serve_prints_urls_that_work_and_refuses_a_folder_comfyui_serves(tmp_path, capsys):
+    import subprocess
+    import sys
+    import urllib.request
+    from dev.node_defs import REPO
+
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "comfy").mkdir(parents=True)
+    (comfy / "main.py").write_text("")
+    (comfy / "folder_paths.py").write_text("")
+    (comfy / "output" / "adlightning_study" / "s1").mkdir(parents=True)
+    assert cli.main(["serve", str(comfy / "output" / "adlightning_study" / "s1")]) == 2
+    assert "which ComfyUI serves" in capsys.readouterr().err
+
+    folder = tmp_path / "studies" / "s1"
+    folder.mkdir(parents=True)
+    make_study(folder)
+    proc = subprocess.Popen([sys.executable, "-m", "tools.study", "serve", str(folder.parent), "--port", "0"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith(f"serving 1 study(ies) from {folder.parent} on 127.0.0.1:"), lines
+        rating = lines[2].split("raters open ")[1].strip()
+        organiser = lines[3].split("organiser secret): ")[1].strip()
+        assert rating.endswith("/?study=s1") and organiser == rating + "&organiser"
+        with urllib.request.urlopen(rating, timeout=10) as r:
+            assert r.status == 200 and b"<title>AnimateDiff-Lightning: A/B study</title>" in r.read()
+        with urllib.request.urlopen(rating.split("?")[0] + "api/s1/session?rater=ann", timeout=10) as r:
+            assert len(json.loads(r.read())["pairs"]) == 4
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode == 0
