@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -198,10 +199,11 @@ Render = Callable[[dict, str, int, Path], Path]
 
 
 def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict, prompts: list[dict],
-             render: Render, log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> dict:
+             render: Render | list[Render], log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> dict:
     """Make every missing clip of `prompts` under `configs` ({"A": config, "B": config}) into `folder`.
 
-    render(config, prompt, seed, workdir) makes one clip and returns its file (an MP4 somewhere under workdir).
+    render(config, prompt, seed, workdir) makes one clip and returns its file (an MP4 somewhere under workdir); a list
+    of them (one per ComfyUI server) makes clips side by side, each taking the next clip when it has made its last.
     Returns the manifest. Logs the organiser secret when it creates the study (only its hash is stored), then one line
     per clip: n/N, the pair, the side, seconds taken and the ETA."""
     if not study_id_ok(study_id):
@@ -241,21 +243,20 @@ def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict,
     if done_before:
         log(f"resuming {study_id}: {done_before} of {total} clips already in {folder}")
 
-    work = folder / ".partial"
+    renders = list(render) if isinstance(render, (list, tuple)) else [render]
     times: list[float] = []
-    for n, (p, side) in enumerate(todo, start=done_before + 1):
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def keep(p: dict, side: str, made: Path, started: float) -> None:
+        """Scrub a made clip, store it under an opaque name and record it (one at a time: the manifest is shared)."""
         pid, seed_ = pair_id(p["index"]), pair_seed(seed, p["index"])
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        start = clock()
-        made = Path(render(configs[side], p["prompt"], seed_, work))
         try:
             data, _ = scrub_mp4(made.read_bytes())
         except NotMP4 as e:
             raise StudyError(f"config {side} ({configs[side].get('name')}) saved {made.name}: {e}. Study clips must "
                              f"be MP4 (their metadata is removed so raters cannot read the configuration): give the "
                              f"config the override format=mp4") from None
-        shutil.rmtree(work, ignore_errors=True)     # the unscrubbed download goes at once
         entry = pairs.get(pid)
         if entry is None:
             entry = pairs[pid] = {"id": pid, "index": p["index"], "prompt": p["prompt"], "theme": p["theme"],
@@ -264,11 +265,44 @@ def generate(folder: str | os.PathLike, study_id: str, seed: int, configs: dict,
             manifest["pairs"].sort(key=lambda e: e["index"])
         entry["files"][side] = _store_clip(folder, data)
         write_manifest(folder, manifest)
-        times.append(clock() - start)
+        times.append(clock() - started)
+        n = done_before + len(times)
         left = total - n
-        eta = format_duration(sum(times) / len(times) * left) if left else "done"
+        # Several renders (one per ComfyUI server) work at once: the time left is the mean clip time per server.
+        eta = format_duration(sum(times) / len(times) * left / len(renders)) if left else "done"
         short = p["prompt"] if len(p["prompt"]) <= 48 else p["prompt"][:47].rstrip() + "…"
         log(f"[{n}/{total}] {pid} {side} ({p['theme']}) \"{short}\": {times[-1]:.1f}s, ETA {eta}")
-    shutil.rmtree(work, ignore_errors=True)
+
+    def worker(k: int, render_: Render) -> None:
+        work = folder / (".partial" if len(renders) == 1 else f".partial-{k}")
+        while True:
+            with lock:
+                if not todo or failures:
+                    break
+                p, side = todo.pop(0)
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            started = clock()
+            try:
+                made = Path(render_(configs[side], p["prompt"], pair_seed(seed, p["index"]), work))
+                with lock:
+                    keep(p, side, made, started)
+            except BaseException as e:   # stop the others after their clip; re-raised below
+                with lock:
+                    failures.append(e)
+                break
+            finally:
+                shutil.rmtree(work, ignore_errors=True)     # the unscrubbed download goes at once
+
+    if len(renders) == 1:
+        worker(0, renders[0])
+    else:
+        threads = [threading.Thread(target=worker, args=(k, r), daemon=True) for k, r in enumerate(renders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
     write_manifest(folder, manifest)
     return manifest

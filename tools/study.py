@@ -147,11 +147,20 @@ def comfy_render(server: str, timeout: float, comfy_output: Path):
 
 
 def generate_command(args) -> int:
-    comfy_output = Path(args.comfy_output).expanduser()
-    if comfy_output.exists() and not comfy_output.is_dir():   # absent is fine: ComfyUI makes it on its first save
-        raise gen.StudyError(f"--comfy-output {args.comfy_output}: not a folder; give ComfyUI's output folder (the "
-                             f"generator deletes the unscrubbed originals it makes there)")
-    root = gen.check_root(args.root, comfy_output)
+    servers = [s.strip() for s in args.server.split(",") if s.strip()]
+    outputs = [Path(o.strip()).expanduser() for o in args.comfy_output.split(",") if o.strip()]
+    if len(outputs) == 1:
+        outputs *= len(servers)   # servers that share one output folder
+    if len(outputs) != len(servers):
+        raise gen.StudyError(f"--comfy-output names {len(outputs)} folders for {len(servers)} servers: give one "
+                             f"output folder per --server, in the same order (or one they share)")
+    for comfy_output in outputs:
+        if comfy_output.exists() and not comfy_output.is_dir():   # absent is fine: ComfyUI makes it on its first save
+            raise gen.StudyError(f"--comfy-output {comfy_output}: not a folder; give ComfyUI's output folder (the "
+                                 f"generator deletes the unscrubbed originals it makes there)")
+    root = gen.check_root(args.root, outputs[0])
+    for comfy_output in outputs[1:]:
+        gen.check_root(args.root, comfy_output)
     shared = {k: v for k, v in (("size", args.size), ("frames", args.frames), ("ckpt", args.ckpt)) if v is not None}
     configs = load_configs(args.configs, shared)
     prompts = gen.select_prompts(gen.load_prompts(args.prompt_file), args.prompts)
@@ -162,8 +171,8 @@ def generate_command(args) -> int:
         raise gen.StudyError(f"{folder}: {e}") from None
     seed = args.seed if args.seed is not None else old["seed"] if old else secrets.randbelow(2 ** 31)
     print(f"study {args.id} in {folder}: {len(prompts)} prompts x 2 configurations, seed {seed}", flush=True)
-    gen.generate(folder, args.id, seed, configs, prompts, comfy_render(args.server, args.timeout, comfy_output),
-                 log=lambda line: print(line, flush=True))
+    renders = [comfy_render(server, args.timeout, output) for server, output in zip(servers, outputs)]
+    gen.generate(folder, args.id, seed, configs, prompts, renders, log=lambda line: print(line, flush=True))
     print(f"done: serve it to the raters with  python -m tools.study serve {folder}")
     return 0
 
@@ -214,8 +223,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--root", default=str(DEFAULT_ROOT), help=f"folder of studies, outside every folder ComfyUI "
                                                              f"serves (default {DEFAULT_ROOT})")
     g.add_argument("--comfy-output", required=True, help="ComfyUI's output folder on this machine: the generator "
-                                                         "deletes there the unscrubbed originals it made")
-    g.add_argument("--server", default=client.DEFAULT_SERVER, help=f"ComfyUI HOST:PORT (default {client.DEFAULT_SERVER})")
+                                                         "deletes there the unscrubbed originals it made (with "
+                                                         "several --server, one folder each, comma-separated)")
+    g.add_argument("--server", default=client.DEFAULT_SERVER,
+                   help=f"ComfyUI HOST:PORT (default {client.DEFAULT_SERVER}); several, comma-separated, make clips "
+                        f"side by side (one ComfyUI per GPU)")
     g.add_argument("--configs", help="JSON file {\"A\": config, \"B\": config} (default: Lightning 4-step against "
                                      "AnimateDiff v2 at 25 steps, cfg 7.5)")
     g.add_argument("--seed", type=int, help="study seed (pair i gets seed + i; default: random, kept on resume)")

@@ -235,3 +235,27 @@ def test_bad_input_is_refused_with_the_fix(tmp_path):
     csv = tmp_path / "p.csv"
     csv.write_text("theme,prompt\nsports,a surfer\nnature,a waterfall\n")
     assert [r["prompt"] for r in gen.load_prompts(csv)] == ["a surfer", "a waterfall"]
+
+
+def test_several_renders_make_the_clips_side_by_side(tmp_path):
+    """One render per ComfyUI server: every clip is made once, by whichever server is free, and the study is the
+    same as with one server (matched seeds, every pair complete)."""
+    import threading
+    import time
+
+    class Slow(FakeComfy):
+        def __call__(self, config, prompt, seed, workdir):
+            self.threads = getattr(self, "threads", set()) | {threading.get_ident()}
+            time.sleep(0.02)
+            return super().__call__(config, prompt, seed, workdir)
+
+    fast, slow = FakeComfy(), Slow()
+    lines = []
+    manifest = gen.generate(tmp_path / "s", "s", 5, CONFIGS, prompts(4), [fast, slow], log=lines.append)
+    made = sorted(fast.calls + slow.calls)
+    assert len(made) == 8 and len(set(made)) == 8 and fast.calls and slow.calls
+    assert {c[2] for c in made} == {gen.pair_seed(5, p["index"]) for p in prompts(4)}
+    assert all(set(p["files"]) == {"A", "B"} for p in manifest["pairs"]) and len(manifest["pairs"]) == 4
+    assert [re.match(r"\[(\d+)/8\]", line).group(1) for line in lines if line.startswith("[")] == \
+        [str(n) for n in range(1, 9)]
+    StudyStore(tmp_path / "s")   # a complete study that loads
