@@ -1,0 +1,142 @@
+"""Host tier: streams, chunk after chunk, each continuing the last (Extend Video), on the app page and in the client.
+
+The page (headless Debian Chromium, 64 px, 16-frame chunks): at least 4 chunks play back to back, the prompt changed
+after chunk 2 reaches the next chunk, no gap between two chunks is longer than the next chunk took to make, Stop ends
+it (nothing runs or waits on the server afterwards), and after 20 chunks neither the server's RSS nor the tab's
+JavaScript heap has grown by more than 10% over what they were after 4.
+
+The client (`tools/client.py stream`): numbered MP4 segments and a playlist that PyAV reads back, through the
+concat list, as one clip of 16 + 12 per later chunk frames.
+
+Skipped, with the reason, without COMFYUI_PATH (see conftest) or without /usr/bin/chromium.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dev.harness.chromium import CHROMIUM, offline_browser
+from dev.node_defs import REPO
+from tests.host.test_app_page import open_page, set_fields
+
+OVERLAP, FRAMES = 4, 16
+
+LOG_JS = "window.adlStream ? JSON.parse(JSON.stringify(window.adlStream)) : null"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser check not run")
+    with offline_browser(1000, 900) as br:
+        yield br
+
+
+def played(tab) -> int:
+    stream = tab.evaluate(LOG_JS)
+    return sum(1 for c in stream["chunks"] if c["endAt"] is not None) if stream else 0
+
+
+def made(tab) -> int:
+    stream = tab.evaluate(LOG_JS)
+    return sum(1 for c in stream["chunks"] if c["savedAt"] is not None) if stream else 0
+
+
+def js_heap(tab) -> float:
+    tab.call("HeapProfiler.collectGarbage")
+    metrics = tab.call("Performance.getMetrics")["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize")
+
+
+def test_page_streams_chunks_back_to_back_changes_prompt_and_stops(server, browser):
+    open_page(browser, server)
+    browser.call("Page.bringToFront")   # a background tab's videos do not play
+    browser.call("Performance.enable")
+    set_fields(browser, prompt="a paper boat on a river", size="64x64", seed="4242", randomSeed=False, upscale=False,
+               lora="")
+    browser.evaluate("document.getElementById('stream').click(), true")
+    browser.wait_for("window.adlStream && window.adlStream.chunks.filter(c => c.savedAt != null).length >= 2", 900,
+                     "two stream chunks")
+    set_fields(browser, prompt="a paper boat on the sea at night")
+    browser.wait_for("window.adlStream.chunks.filter(c => c.endAt != null).length >= 4 || "
+                     "!document.getElementById('error').hidden", 1200, "four chunks played")
+    error = browser.evaluate("document.getElementById('error').hidden ? null : "
+                             "document.getElementById('error').textContent")
+    assert error is None, f"{error}\n{server.log()[-3000:]}"
+    log = browser.evaluate(LOG_JS)
+    chunks = log["chunks"]
+    assert log["firstFrameMs"] is not None and log["firstFrameMs"] == chunks[0]["playAt"]
+    assert chunks[0]["prompt"] == chunks[1]["prompt"] == "a paper boat on a river"
+    changed = [c["index"] for c in chunks if c["prompt"] == "a paper boat on the sea at night"]
+    assert changed and changed[0] <= 3, f"the new prompt reached no chunk after chunk 2: {chunks}"
+    for before, after in zip(chunks[:3], chunks[1:4]):
+        # back to back: the next chunk plays the moment the last one ends if it is made; otherwise when it is saved
+        gap = after["playAt"] - before["endAt"]
+        making = after["savedAt"] - after["queuedAt"]
+        assert gap <= making + 250, f"gap of {gap} ms before chunk {after['index']}, made in {making} ms: {chunks}"
+        assert after["playAt"] >= before["endAt"] - 50, "a chunk started before the last one ended"
+
+    rss_4, heap_4 = server.rss_bytes(), js_heap(browser)
+    browser.wait_for("window.adlStream.chunks.filter(c => c.savedAt != null).length >= 20 || "
+                     "!document.getElementById('error').hidden", 3600, "twenty chunks")
+    rss_20, heap_20 = server.rss_bytes(), js_heap(browser)
+    print(f"stream: server RSS after 4 chunks {rss_4 / 2**20:.0f} MiB, after 20 {rss_20 / 2**20:.0f} MiB; tab JS heap "
+          f"{heap_4 / 2**20:.1f} / {heap_20 / 2**20:.1f} MiB; first frame after {log['firstFrameMs']} ms")
+    assert rss_20 <= rss_4 * 1.10, (rss_4, rss_20)
+    assert heap_20 <= heap_4 * 1.10, (heap_4, heap_20)
+
+    browser.evaluate("document.getElementById('stop').click(), true")
+    browser.wait_for("window.adlStream.stopped && !document.getElementById('generate').disabled", 60, "the stop")
+    stopped_at = made(browser)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        queue = server.get("/queue")
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the server still runs or holds stream chunks after Stop: {queue}")
+    time.sleep(3)
+    assert made(browser) == stopped_at, "a chunk was made after Stop"
+    assert "stopped" in browser.evaluate("document.getElementById('streamInfo').textContent")
+    errors = [e for e in browser.console_errors() if "/adlightning/app" in e]
+    assert errors == []
+
+
+def test_client_stream_writes_segments_and_a_playlist_read_back_as_one_clip(server, tmp_path):
+    av = pytest.importorskip("av")
+    out = tmp_path / "stream"
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("a kite over a beach", encoding="utf-8")
+
+    def change_prompt_after_two():   # edit the prompt file while the stream runs, as a user would
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and not (out / "segment_00002.mp4").exists():
+            time.sleep(0.2)
+        prompt_file.write_text("a kite over a stormy beach", encoding="utf-8")
+
+    editor = threading.Thread(target=change_prompt_after_two, daemon=True)
+    editor.start()
+    run = subprocess.run([sys.executable, "-m", "tools.client", "stream", "--server", server.url.split("//")[1],
+                          "--prompt-file", str(prompt_file), "--size", "64", "--seed", "77", "--chunks", "4",
+                          "--out", str(out), "--name", f"t{int(time.time())}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{server.log()[-3000:]}"
+    segments = [f"segment_{i:05d}.mp4" for i in range(1, 5)]
+    assert sorted(p.name for p in out.glob("segment_*.mp4")) == segments
+    assert (out / "playlist.m3u").read_text().split() == ["#EXTM3U", *segments]
+    frames = []
+    for name in segments:
+        with av.open(str(out / name)) as clip:
+            frames.append(sum(1 for _ in clip.decode(video=0)))
+    assert frames == [FRAMES] + [FRAMES - OVERLAP] * 3, frames
+    with av.open(str(out / "stream.ffconcat"), format="concat", options={"safe": "0"}) as whole:
+        decoded = [f.to_ndarray(format="rgb24") for f in whole.decode(video=0)]
+    assert len(decoded) == FRAMES + 3 * (FRAMES - OVERLAP)
+    assert decoded[0].shape == (64, 64, 3)
+    assert "first segment after" in run.stderr
