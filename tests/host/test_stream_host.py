@@ -16,25 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from dev.harness.chromium import CHROMIUM, offline_browser
 from dev.node_defs import REPO
-from tests.host.test_app_page import open_page, set_fields
+from tests.host.test_app_page import browser, open_page, set_fields  # noqa: F401 (browser: the page test's fixture)
 
 OVERLAP, FRAMES = 4, 16
 
 LOG_JS = "window.adlStream ? JSON.parse(JSON.stringify(window.adlStream)) : null"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium): browser check not run")
-    with offline_browser(1000, 900) as br:
-        yield br
 
 
 def played(tab) -> int:
