@@ -1,6 +1,6 @@
 """Rewrite tests/fixtures/pack_object_info.json from a live ComfyUI with this pack loaded.
 
-    COMFYUI_PATH=/opt/hosts/ComfyUI python -m tools.refresh_pack_object_info
+    COMFYUI_PATH=/opt/hosts/ComfyUI python -m dev.refresh_pack_object_info
 
 Run after adding or changing a node's inputs; tests/host/test_shipped_workflows.py fails until the dump matches.
 The server starts with no model files, so model-file combos are empty lists, as in core's shared dump.

@@ -43,7 +43,7 @@ def test_pack_object_info_dump_is_current(server):
     text = PACK_DUMP.read_text()
     live = without_newer_fields(without_model_files(pack_entries(server.get("/object_info"))), json.loads(text))
     assert dump_text(live) == text, \
-        "tests/fixtures/pack_object_info.json is stale: run python -m tools.refresh_pack_object_info"
+        "tests/fixtures/pack_object_info.json is stale: run python -m dev.refresh_pack_object_info"
 
 
 @pytest.mark.parametrize("name", API_NAMES)
