@@ -1,5 +1,13 @@
-"""ComfyUI side of context windows: core's IndexListContextHandler (model_options["context_handler"], dim 0) run with
-the pack's window lists and blend weights from samplers/windows.py.
+"""ComfyUI side of context windows, in two modes (samplers/windows.py MODES):
+
+"motion module" (the default): no context handler; the UNet runs once per step on every frame and a ModuleWindows in
+transformer_options tells each temporal layer (motion_patch._run_temporal) the step's windows and weights, which
+motion/windows.py applies to the temporal attention. The step comes from the call's sigma (comfy_compat.sampling_step).
+The UNet then sees every frame: when ComfyUI's memory estimate says that would not fit, the clip runs in the other
+mode (fits_at_once).
+
+"whole UNet": core's IndexListContextHandler (model_options["context_handler"], dim 0) run with the pack's window
+lists and blend weights from samplers/windows.py.
 
 Core does the per-window work: it slices the latent, timestep and conds to one window, calls the UNet on it (so the
 motion module's frame count, read from the batch, is the window length), checks for Cancel before every window
@@ -14,7 +22,8 @@ and blends the results. The pack adds, through the handler's own schedule/fuse/c
     past the 16 frames it was trained on. On dev/benchmarks/window_seams.py's exact prior (its best case) it lowers the
     default setting's seam ratio only from 1.17 to 1.15. So the handler turns it off (an attribute, which 0.14.1
     never reads).
-Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.
+Memory ("whole UNet"): core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet
+sees.
 """
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """Context windows for long clips: which frames the motion module sees together, and how overlapping windows are
 blended. Pure functions of integers (and torch for the weights), so every list can be checked without ComfyUI.
 
-Lightning was trained on 16-frame clips and its position table ends at 32 frames, so a 64-256 frame clip is
-denoised as overlapping windows of `length` frames; each sampler step runs every window and blends the windows'
-predictions where they overlap. With 4 sampler steps there are only 4 chances to hide a seam, so:
+Lightning was trained on 16-frame clips and its position table ends at 32 frames, so in a 64-256 frame clip the
+motion module sees overlapping windows of `length` frames, blended where they overlap. Where the windows go is the
+mode: "motion module" (default) runs the UNet once per step on every frame and each temporal attention per window,
+blending the attention outputs (motion/windows.py); "whole UNet" runs the whole UNet per window and blends its
+predictions (nodes/context_handler.py). The lists and weights below serve both. With 4 sampler steps there are only
+4 chances to hide a seam, so:
   * static windows are spread evenly over the clip: every neighbouring pair overlaps by at least `overlap` frames
     (the usual "last window shifted back" layout leaves the other seams at the bare minimum);
   * uniform shifts the whole layout by a different fraction of the stride at every step (0, 1/2, 1/4, 3/4, ...),
