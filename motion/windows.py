@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import module as _module   # its attention(); module.py imports this file back, so read at call time
+
 GRANULARITIES = ("attention", "transformer")
 
 
@@ -46,6 +48,19 @@ class FrameWindows:
     def length(self) -> int:
         return max(len(w) for w in self.layout)
 
+    def shares(self, like: torch.Tensor) -> list:
+        """Each window's weights divided by the summed weight of each of its frames (a frame's shares sum to 1), in
+        like's device and dtype, made once per device and dtype."""
+        key = (like.device, like.dtype)
+        cache = self.__dict__.setdefault("_shares", {})
+        if key not in cache:
+            norm = torch.zeros(self.frames, dtype=torch.float64)
+            for window, weight in zip(self.layout, self.weights):
+                norm.index_add_(0, torch.tensor(window), weight.double())
+            cache[key] = [(weight.double() / norm[list(window)]).to(device=like.device, dtype=like.dtype)
+                          for window, weight in zip(self.layout, self.weights)]
+        return cache[key]
+
 
 def _fuse(parts, windows: FrameWindows, dim: int, like: torch.Tensor) -> torch.Tensor:
     """Weighted mean over windows of `parts` (each like's shape with the window's frames on `dim`)."""
@@ -62,14 +77,47 @@ def _fuse(parts, windows: FrameWindows, dim: int, like: torch.Tensor) -> torch.T
     return total.div_(norm.to(device=like.device, dtype=like.dtype).view(view))
 
 
+def _project(linear, x: torch.Tensor, lora, name: str) -> torch.Tensor:
+    y = linear(x)
+    path = lora.get(name) if lora else None
+    if path is not None:
+        y = y + path(x)
+    return y
+
+
+def _frames_of(window: tuple):
+    """A slice when the window's frames are consecutive (every schedule but a looped window that wraps)."""
+    if window[-1] - window[0] == len(window) - 1:
+        return slice(window[0], window[-1] + 1)
+    return list(window)
+
+
+def _attention_windows(attention, normed: torch.Tensor, windows: FrameWindows, lora) -> torch.Tensor:
+    """TemporalAttention (motion/module.py) over `windows` of normed (tokens, F, C), blended per frame.
+
+    Computes what running the attention on each window's frames and taking the weighted mean of the outputs gives,
+    with the projections once per frame: to_q/k/v (and their LoRA paths) have no bias, so a window's q is
+    to_q(x) + to_q(position row of the frame in that window); to_out is affine, so it commutes with the weighted
+    mean (the weights of a frame sum to 1) and runs once on the blended attention output."""
+    table = attention.pos_encoder.table(windows.length, normed)[0]
+    q, k, v = (_project(getattr(attention, name), normed, lora, name) for name in ("to_q", "to_k", "to_v"))
+    pe = {name: _project(getattr(attention, name), table, lora, name) for name in ("to_q", "to_k", "to_v")}
+    total = torch.zeros_like(normed)
+    for window, weight in zip(windows.layout, windows.shares(normed)):
+        frames, n = _frames_of(window), len(window)
+        qw, kw, vw = (t[:, frames] + pe[name][:n] for t, name in ((q, "to_q"), (k, "to_k"), (v, "to_v")))
+        out = _module.attention(qw, kw, vw, attention.heads).mul_(weight.view(1, -1, 1))
+        if isinstance(frames, slice):
+            total[:, frames] += out
+        else:
+            total.index_add_(1, torch.tensor(frames, device=normed.device), out)
+    return _project(attention.to_out[0], total, lora, "to_out")
+
+
 def _block_windows(block, x: torch.Tensor, windows: FrameWindows, lora, index: int) -> torch.Tensor:
     """TemporalTransformerBlock.forward with each attention run per window. x: (B*H*W, F, C)."""
     for a, (attention, norm) in enumerate(zip(block.attention_blocks, block.norms)):
-        normed = norm(x)
-        path = lora.get((index, a)) if lora else None
-        # normed[:, window] is a fresh copy (advanced indexing), which attention may write to in place.
-        outs = (attention(normed[:, list(window)], path) for window in windows.layout)
-        y = _fuse(outs, windows, 1, x)
+        y = _attention_windows(attention, norm(x), windows, lora.get((index, a)) if lora else None)
         y += x
         x = y
     y = block.ff(block.ff_norm(x))
