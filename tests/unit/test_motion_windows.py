@@ -185,3 +185,29 @@ def test_window_granularity_is_checked():
     with pytest.raises(ValueError, match="granularity"):
         transformer_windows(layer.temporal_transformer, clip(frames), frames, frame_windows(frames, WindowOptions()),
                             None, "frames")
+
+
+def test_motion_lora_paths_ride_along_in_the_windows():
+    """With Motion LoRA paths on every projection, each attention's blended output equals running the module's own
+    attention (LoRA included) on each window's frames and taking the weighted mean."""
+    from adlightning.motion.lora import LowRank
+    from adlightning.motion.windows import _attention_windows
+    frames = 30
+    options = WindowOptions(length=12, overlap=4, schedule="looped", fuse="overlap-linear")
+    layout = windows(frames, options)
+    weights = fuse_weights(options.fuse, layout)
+    attention = layers(motion_model(seed=6))[0].temporal_transformer.transformer_blocks[0].attention_blocks[0]
+    gen = torch.Generator().manual_seed(7)
+    lora = {name: LowRank(0.1 * torch.randn(DIM, 4, generator=gen), 0.1 * torch.randn(4, DIM, generator=gen), 0.8)
+            for name in ("to_q", "to_k", "to_v", "to_out")}
+    normed = torch.randn(6, frames, DIM, generator=gen)
+    with torch.no_grad():
+        got = _attention_windows(attention, normed, frame_windows(frames, options), lora)
+        total = torch.zeros(6, frames, DIM, dtype=torch.float64)
+        count = torch.zeros(frames, dtype=torch.float64)
+        for window, weight in zip(layout, weights):
+            out = attention(normed[:, window].clone(), lora).double()
+            for j, frame in enumerate(window):
+                total[:, frame] += float(weight[j]) * out[:, j]
+                count[frame] += float(weight[j])
+    torch.testing.assert_close(got.double(), total / count.view(1, -1, 1), rtol=1e-5, atol=1e-5)
