@@ -183,3 +183,28 @@ def test_motion_scale_zero_keeps_frames_independent(server):
             assert changed == list(range(8))
         else:
             assert set(changed) > set(range(8))
+
+
+def test_all_frames_that_would_not_fit_run_in_whole_unet_windows(monkeypatch):
+    """In-process, on ComfyUI's SD1.5 model built on the meta device: with free memory above 1.5x ComfyUI's estimate
+    for one UNet call on every frame (cond and uncond at cfg 2) the sampler's model gets the module windows; below it,
+    core's context handler (whole-UNet windows, one window's memory)."""
+    import importlib
+    from tests.host.conftest import import_comfy_in_process
+    import_comfy_in_process()
+    import comfy.model_detection
+    import comfy.model_patcher
+    from dev.harness.make_sd15 import SD15_UNET
+    handler = importlib.import_module("adlightning.nodes.context_handler")
+    patch = importlib.import_module("adlightning.nodes.motion_patch")
+    config = comfy.model_detection.model_config_from_unet_config(dict(SD15_UNET))
+    cpu = torch.device("cpu")
+    patcher = comfy.model_patcher.ModelPatcher(config.get_model({}, device=torch.device("meta")), load_device=cpu,
+                                               offload_device=cpu)
+    noise = torch.zeros(64, 4, 8, 8)
+    need = handler.cc.unet_memory_required(patcher, [128, 4, 8, 8])
+    for free, module_windows in ((int(need * 1.6), True), (int(need * 1.4), False)):
+        monkeypatch.setattr(handler.cc, "free_memory", lambda model, free=free: free)
+        model, _, _ = handler.apply(patcher, win.WindowOptions(), noise, 0, STEPS, 2.0)
+        assert (patch.WINDOWS_KEY in model.model_options["transformer_options"]) == module_windows
+        assert ("context_handler" in model.model_options) != module_windows
