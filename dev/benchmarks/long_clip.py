@@ -13,8 +13,8 @@ Printed: the sampler node's median seconds per case (and per round), long_64 / t
 long_64 against long_64_unet (target: within 15%), and the sampler seconds per frame at 256 frames against 64
 (target: within 15%).
 
-    flock ~/.cache/adlightning-tests/host-tier.lock env COMFYUI_PATH=/opt/hosts/ComfyUI \\
-        /opt/hosts/venv014/bin/python -m dev.benchmarks.long_clip [--size 64] [--rounds 3] [--cases ...]
+    flock ~/.cache/adlightning-tests/host-tier.lock env COMFYUI_PATH=/path/to/ComfyUI \\
+        python -m dev.benchmarks.long_clip [--size 64] [--rounds 3] [--cases ...]
 
 It does not take the host-tier lock itself (run it under flock as above, like the host tier does).
 """
