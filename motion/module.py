@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .windows import transformer_windows
+
 HEADS = 8
 GROUPS = 32
 # Largest token batch (B*H*W clips of F frames) handed to one scaled_dot_product_attention call. CUDA's flash and
@@ -208,23 +210,36 @@ class VanillaTemporalModule(nn.Module):
     def pe_length(self) -> int:
         return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.length
 
-    def forward(self, x: torch.Tensor, frames: int | None = None, lora: dict | None = None) -> torch.Tensor:
-        """lora: this module's entry of a motion.lora.LoRASet ({(block, attention): {projection: path}}), or None."""
+    def forward(self, x: torch.Tensor, frames: int | None = None, lora: dict | None = None, windows=None,
+                granularity: str = "attention") -> torch.Tensor:
+        """lora: this module's entry of a motion.lora.LoRASet ({(block, attention): {projection: path}}), or None.
+        windows: a motion.windows.FrameWindows over the `frames` frames (context windows inside the module), or None
+        for one pass over all frames; granularity: what runs per window (motion/windows.py)."""
         if frames is None:
             raise MotionModuleError(
                 "motion module called without a frame count: it must be run through the pack's "
                 "forward_timestep_embed patch (apply the motion module with the pack's Apply node)")
         if frames < 1 or x.shape[0] % frames:
             raise MotionModuleError(f"batch of {x.shape[0]} latents is not a whole number of {frames}-frame clips")
-        if frames > self.pe_length:
+        if windows is not None and windows.single:
+            windows = None   # one window over the whole clip is the plain forward, bit for bit
+        if windows is not None and windows.frames != frames:
+            raise MotionModuleError(f"context windows over {windows.frames} frames for a clip of {frames}")
+        seen = frames if windows is None else windows.length
+        if seen > self.pe_length:
             raise MotionModuleError(
-                f"{frames} frames reach past this motion module's position table ({self.pe_length} frames). "
+                f"{seen} frames reach past this motion module's position table ({self.pe_length} frames). "
                 f"Use context windows (context length <= {self.pe_length}) or fewer frames.")
         weight_dtype = self.temporal_transformer.proj_in.weight.dtype
         if self.casts_weights or x.dtype == weight_dtype or \
                 weight_dtype not in (torch.float16, torch.bfloat16, torch.float32):
+            return self._run(x, frames, lora, windows, granularity)
+        return self._run(x.to(weight_dtype), frames, lora, windows, granularity).to(x.dtype)
+
+    def _run(self, x, frames, lora, windows, granularity):
+        if windows is None:
             return self.temporal_transformer(x, frames, lora)
-        return self.temporal_transformer(x.to(weight_dtype), frames, lora).to(x.dtype)
+        return transformer_windows(self.temporal_transformer, x, frames, windows, lora, granularity)
 
 
 class MotionBlock(nn.Module):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import comfy.ldm.modules.attention as _attention
+import comfy.model_management
 import comfy.ldm.modules.diffusionmodules.openaimodel as _openaimodel
 import folder_paths
 import latent_preview
@@ -141,6 +142,30 @@ def handler_step(handler) -> int:
     """The sampling step the handler is on: set_step stores it in the private `_step` (core's own schedules read it
     the same way); the step's window layout depends on it."""
     return handler._step
+
+
+def sampling_step(transformer_options: dict) -> int:
+    """The sampler step of this model call, 0-based: the sampler keeps the whole schedule in
+    transformer_options["sample_sigmas"] and calc_cond_batch this call's sigma in transformer_options["sigmas"]; the
+    step is where they match (how core's context handler finds it, IndexListContextHandler.set_step). 0 when either
+    is missing (a model call outside a sampler). Read from 0.14.1's source; canary test_sampling_step not yet run."""
+    schedule, sigma = transformer_options.get("sample_sigmas"), transformer_options.get("sigmas")
+    if schedule is None or sigma is None:
+        return 0
+    matches = torch.nonzero(torch.isclose(schedule.float().cpu(), sigma.reshape(-1)[0].float().cpu(), rtol=1e-4))
+    return int(matches[0].item()) if matches.numel() else 0
+
+
+def unet_memory_required(model_patcher, batch_shape) -> int:
+    """Bytes ComfyUI expects one UNet call on a batch of `batch_shape` to need beyond the weights: BaseModel's
+    memory_required, the figure its own samplers use to decide how many conds go into one batch (calc_cond_batch).
+    Smoke-run in-process on 0.14.1; canary test_unet_memory_required_and_free_memory not yet run."""
+    return int(model_patcher.model.memory_required(batch_shape))
+
+
+def free_memory(model_patcher) -> int:
+    """Bytes free on the device the UNet runs on (comfy.model_management.get_free_memory)."""
+    return int(comfy.model_management.get_free_memory(model_patcher.load_device))
 
 
 def context_window(transformer_options: dict):

@@ -1,5 +1,13 @@
-"""ComfyUI side of context windows: core's IndexListContextHandler (model_options["context_handler"], dim 0) run with
-the pack's window lists and blend weights from samplers/windows.py.
+"""ComfyUI side of context windows, in two modes (samplers/windows.py MODES):
+
+"motion module" (the default): no context handler; the UNet runs once per step on every frame and a ModuleWindows in
+transformer_options tells each temporal layer (motion_patch._run_temporal) the step's windows and weights, which
+motion/windows.py applies to the temporal attention. The step comes from the call's sigma (comfy_compat.sampling_step).
+The UNet then sees every frame: when ComfyUI's memory estimate says that would not fit, the clip runs in the other
+mode (fits_at_once).
+
+"whole UNet": core's IndexListContextHandler (model_options["context_handler"], dim 0) run with the pack's window
+lists and blend weights from samplers/windows.py.
 
 Core does the per-window work: it slices the latent, timestep and conds to one window, calls the UNet on it (so the
 motion module's frame count, read from the batch, is the window length), checks for Cancel before every window
@@ -14,7 +22,8 @@ and blends the results. The pack adds, through the handler's own schedule/fuse/c
     past the 16 frames it was trained on. On dev/benchmarks/window_seams.py's exact prior (its best case) it lowers the
     default setting's seam ratio only from 1.17 to 1.15. So the handler turns it off (an attribute, which 0.14.1
     never reads).
-Memory: core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet sees.
+Memory ("whole UNet"): core's prepare-sampling wrapper caps the memory estimate to one window, which is all the UNet
+sees.
 """
 from __future__ import annotations
 
@@ -23,13 +32,16 @@ import logging
 import comfy.context_windows as cw
 import comfy.patcher_extension
 import comfy.utils
+import latent_preview
 import torch
 
+from ..motion.windows import FrameWindows
 from ..samplers import windows as win
 from ..samplers.cond_frames import resize_cond_item
 from ..samplers.free_noise import free_noise
 from . import comfy_compat as cc
 from . import controlnet_windows
+from .motion_patch import WINDOWS_KEY
 
 log = logging.getLogger("AnimateDiff-Lightning")
 KEY = "adlightning_context"
@@ -67,20 +79,62 @@ class LightningContextHandler(cw.IndexListContextHandler):
             self.on_window()
 
 
-def apply(model, options: win.WindowOptions, noise: torch.Tensor, seed: int, steps: int):
+class ModuleWindows:
+    """Context windows inside the motion module (mode "motion module"): sits in transformer_options[WINDOWS_KEY],
+    where each temporal layer (motion_patch._run_temporal) asks it for this call's windows. The layout and weights
+    are samplers/windows.py's, for the step this model call belongs to (uniform shifts them every step)."""
+
+    def __init__(self, options: win.WindowOptions):
+        self.options = options
+        self._cache = {}
+
+    def frame_windows(self, frames: int, transformer_options: dict) -> FrameWindows | None:
+        if frames <= self.options.length:
+            return None
+        step = cc.sampling_step(transformer_options) if self.options.schedule == "uniform" else 0
+        key = (frames, step)
+        if key not in self._cache:
+            layout = win.windows(frames, self.options, step)
+            self._cache[key] = FrameWindows.of(layout, win.fuse_weights(self.options.fuse, layout), frames)
+        return self._cache[key]
+
+    # The transformer_options dict is copied (shallowly) for every model call; these keep that copy cheap and keep
+    # ComfyUI's deepcopy of model_options (hooks, some custom nodes) from copying the cache.
+    def __deepcopy__(self, memo):
+        return self
+
+
+def fits_at_once(model, frames: int, latent_shape, cfg: float) -> bool:
+    """Whether one UNet call on every frame (cond and uncond) fits in free memory by ComfyUI's own estimate, with the
+    1.5x margin its calc_cond_batch uses before it puts conds into one batch."""
+    conds = 1 if cfg == 1.0 else 2
+    shape = [frames * conds, *latent_shape[1:]]
+    return cc.unet_memory_required(model, shape) * 1.5 <= cc.free_memory(model)
+
+
+def apply(model, options: win.WindowOptions, noise: torch.Tensor, seed: int, steps: int, cfg: float = 1.0):
     """(model clone that samples in windows, the initial noise to use, the sampler callback)."""
     if "context_handler" in model.model_options:
         raise win.ContextWindowError(
             "this MODEL already has context windows (e.g. from core's Context Windows node) and the sampler got "
             "context options too; use one of them (the sampler's context_options input is made for Lightning)")
+    frames = noise.shape[0]
+    if options.noise == "freenoise":
+        noise = free_noise(noise, options.length, options.overlap, seed)
+    if options.mode == win.MOTION_MODULE:
+        if fits_at_once(model, frames, noise.shape, cfg):
+            model = model.clone()
+            model.model_options["transformer_options"][WINDOWS_KEY] = ModuleWindows(options)
+            if frames > options.length:
+                log.info("context windows inside the motion module:\n%s", win.picture(frames, options, steps))
+            return model, noise, latent_preview.prepare_callback(model, steps)
+        log.warning("%d frames at once would not fit in free memory by ComfyUI's estimate; running the whole UNet "
+                    "in context windows instead (mode 'whole UNet')", frames)
     model = model.clone()
     handler = LightningContextHandler(options)
     model.model_options["context_handler"] = handler
     cw.create_prepare_sampling_wrapper(model)   # memory estimate for one window, not the whole clip
     controlnet_windows.attach(model, handler)   # each window's ControlNet sees that window's hint frames
-    frames = noise.shape[0]
-    if options.noise == "freenoise":
-        noise = free_noise(noise, options.length, options.overlap, seed)
     if frames > options.length:
         log.info("context windows:\n%s", win.picture(frames, options, steps))
     return model, noise, window_progress(model, handler, win.window_evaluations(frames, options, steps))

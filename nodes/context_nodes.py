@@ -11,6 +11,9 @@ SCHEDULE_TOOLTIP = ("uniform: the windows shift by 0, 1/2, 1/4, 3/4 of a stride 
 FUSE_TOOLTIP = ("How overlapping windows are blended. overlap-linear: a linear crossfade over the shared frames "
                 "(fewest seams). pyramid: each window trusts its middle frames most. flat: equal weights, which "
                 "leaves a visible step where a window ends.")
+MODE_TOOLTIP = ("Where the windows go. motion module: the UNet runs once per step on every frame and only the motion "
+                "module's attention works in windows (no repeated per-frame work, fewer visible seams; falls back to whole UNet when all frames at once would not fit in memory). whole UNet: the "
+                "whole UNet runs once per window, as in earlier versions of the pack (least memory).")
 NOISE_TOOLTIP = ("plain: independent noise for every frame. freenoise: every window starts from the same noise "
                  "frames in a shuffled order (FreeNoise), which keeps windows closer in content.")
 
@@ -38,6 +41,8 @@ class ContextOptionsNode(io.ComfyNode):
                                tooltip=FUSE_TOOLTIP),
                 io.Combo.Input("noise", options=list(win.NOISE_TYPES), default=win.DEFAULT_NOISE,
                                tooltip=NOISE_TOOLTIP),
+                io.Combo.Input("mode", options=list(win.MODES), default=win.DEFAULT_MODE, optional=True,
+                               tooltip=MODE_TOOLTIP),
             ],
             outputs=[ContextOptions.Output(display_name="CONTEXT_OPTIONS")],
         )
@@ -55,6 +60,7 @@ class ContextOptionsNode(io.ComfyNode):
         return True
 
     @classmethod
-    def execute(cls, context_length, context_overlap, schedule, fuse_method, noise) -> io.NodeOutput:
+    def execute(cls, context_length, context_overlap, schedule, fuse_method, noise,
+                mode=win.DEFAULT_MODE) -> io.NodeOutput:
         return io.NodeOutput(win.WindowOptions(length=context_length, overlap=context_overlap, schedule=schedule,
-                                               fuse=fuse_method, noise=noise))
+                                               fuse=fuse_method, noise=noise, mode=mode))

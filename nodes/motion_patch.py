@@ -36,6 +36,9 @@ from . import comfy_compat as cc
 KEY = "adlightning_motion"   # additional-models / injections / attachments key
 LORA_KEY = "adlightning_motion_lora"   # transformer_options entry: the motion.lora.LoRASet of this MODEL
 SCALE_KEY = "adlightning_motion_scale"   # transformer_options entry: the motion.scale.MotionScale of this MODEL
+# transformer_options entry: context windows inside the motion module (nodes/context_handler.ModuleWindows): an object
+# whose frame_windows(frames, transformer_options) gives this call's motion.windows.FrameWindows, or None.
+WINDOWS_KEY = "adlightning_module_windows"
 
 
 @dataclass(frozen=True)
@@ -118,14 +121,16 @@ def _run_temporal(layer, x, emb, context, transformer_options, *unused):
         comfy.model_management.throw_exception_if_processing_interrupted()
     loras = transformer_options.get(LORA_KEY)
     frames = x.shape[0] // cc.cond_count(transformer_options)
+    plan = transformer_options.get(WINDOWS_KEY)
+    windows = plan.frame_windows(frames, transformer_options) if plan is not None else None
     scale = transformer_options.get(SCALE_KEY)
     if scale is None:   # motion scale 1.0: the module's output untouched
-        return layer(x, frames, loras.for_module(layer) if loras else None)
+        return layer(x, frames, loras.for_module(layer) if loras else None, windows)
     window = cc.context_window(transformer_options)   # core's context handler: this window's frames of the clip
     scales = window_scales(scale, frames, getattr(window, "index_list", None), getattr(window, "total_frames", None))
     if not any(scales):   # motion scale 0 everywhere: the module is skipped
         return x
-    return blend(x, layer(x, frames, loras.for_module(layer) if loras else None), scales)
+    return blend(x, layer(x, frames, loras.for_module(layer) if loras else None, windows), scales)
 
 
 def spans_frames(info: MotionInfo) -> bool:

@@ -112,7 +112,8 @@ class LightningSampler(io.ComfyNode):
         if context_options is None:
             callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
         else:
-            model, noise, callback = context_handler.apply(model, context_options, noise, seed, len(sigmas) - 1)
+            model, noise, callback = context_handler.apply(model, context_options, noise, seed, len(sigmas) - 1,
+                                                            cfg)
         out = comfy.sample.sample_custom(
             model, noise, cfg, comfy.samplers.sampler_object("euler"), sigmas, positive, negative, samples,
             noise_mask=latent.get("noise_mask"), callback=callback,

@@ -1,9 +1,12 @@
 """Context windows for long clips: which frames the motion module sees together, and how overlapping windows are
 blended. Pure functions of integers (and torch for the weights), so every list can be checked without ComfyUI.
 
-Lightning was trained on 16-frame clips and its position table ends at 32 frames, so a 64-256 frame clip is
-denoised as overlapping windows of `length` frames; each sampler step runs every window and blends the windows'
-predictions where they overlap. With 4 sampler steps there are only 4 chances to hide a seam, so:
+Lightning was trained on 16-frame clips and its position table ends at 32 frames, so in a 64-256 frame clip the
+motion module sees overlapping windows of `length` frames, blended where they overlap. Where the windows go is the
+mode: "motion module" (default) runs the UNet once per step on every frame and each temporal attention per window,
+blending the attention outputs (motion/windows.py); "whole UNet" runs the whole UNet per window and blends its
+predictions (nodes/context_handler.py). The lists and weights below serve both. With 4 sampler steps there are only
+4 chances to hide a seam, so:
   * static windows are spread evenly over the clip: every neighbouring pair overlaps by at least `overlap` frames
     (the usual "last window shifted back" layout leaves the other seams at the bare minimum);
   * uniform shifts the whole layout by a different fraction of the stride at every step (0, 1/2, 1/4, 3/4, ...),
@@ -19,6 +22,12 @@ import torch
 SCHEDULES = ("static", "uniform", "looped")
 FUSE_METHODS = ("pyramid", "flat", "overlap-linear")
 NOISE_TYPES = ("plain", "freenoise")
+WHOLE_UNET = "whole UNet"
+MOTION_MODULE = "motion module"
+# Where the windows are applied: "whole UNet" runs the UNet once per window (ComfyUI's context handler);
+# "motion module" runs the UNet once per step on every frame and windows only the temporal attention inside each
+# motion module (motion/windows.py), since every other layer of an SD1.5 UNet treats frames independently.
+MODES = (MOTION_MODULE, WHOLE_UNET)
 
 DEFAULT_LENGTH = 16      # the clip length Lightning was trained on
 # Chosen with dev/benchmarks/window_seams.py (table in README.md, "Why these defaults"): at 4 steps, uniform + overlap-linear
@@ -30,6 +39,10 @@ DEFAULT_OVERLAP = 4
 DEFAULT_SCHEDULE = "uniform"
 DEFAULT_FUSE = "overlap-linear"
 DEFAULT_NOISE = "plain"
+# Chosen by measurement (docs/long_videos.md, "Where the windows go"): on window_seams.py's prior the default setting's
+# seam ratio drops from 1.16 (whole UNet) to 1.05, and the 64-frame sampler costs the UNet once per frame instead of
+# once per window frame (256 frame-passes over 4 steps instead of 368; sampler timing: dev/benchmarks/long_clip.py).
+DEFAULT_MODE = MOTION_MODULE
 
 
 class ContextWindowError(ValueError):
@@ -46,6 +59,7 @@ class WindowOptions:
     schedule: str = DEFAULT_SCHEDULE
     fuse: str = DEFAULT_FUSE
     noise: str = DEFAULT_NOISE
+    mode: str = DEFAULT_MODE
 
     def __post_init__(self):
         if not isinstance(self.length, int) or self.length < 2:
@@ -59,7 +73,7 @@ class WindowOptions:
                 f"has to bring at least one new frame); use an overlap of at most {self.length - 1}, "
                 f"e.g. {min(DEFAULT_OVERLAP, self.length - 1)}")
         for value, allowed, what in ((self.schedule, SCHEDULES, "schedule"), (self.fuse, FUSE_METHODS, "fuse method"),
-                                     (self.noise, NOISE_TYPES, "noise type")):
+                                     (self.noise, NOISE_TYPES, "noise type"), (self.mode, MODES, "window mode")):
             if value not in allowed:
                 raise ContextWindowError(f"unknown context {what} '{value}'; choose one of {', '.join(allowed)}")
 

@@ -24,6 +24,11 @@ samplers/free_noise.py. Reported per setting, on the final frames:
     python -m dev.benchmarks.window_seams [--frames 64] [--channels 4096] [--seeds 4]
     python -m dev.benchmarks.window_seams --causal    # also each setting with core 0.30's causal window fix
 
+--modes adds, per setting, rows for windows inside the motion module (the sampler's "motion module" mode,
+motion/windows.py): the exact window denoiser A_w is split into n equal layers A_w^(1/n) (n = 21 temporal
+transformers, or 42 temporal attentions), and every layer is run per window and blended before the next one, as the
+module-level windows do at each of the UNet's 21 temporal layers; "whole UNet" is n = 1, today's rows.
+
 --causal adds, per setting, a row for ComfyUI 0.30's "causal window fix" (the frame before each window is prepended
 to it and its output dropped; the pack turns it off, nodes/context_handler.py): here that is an exact denoiser over
 length + 1 frames, so it shows what the extra frame of context could buy at best, not the cost of running a motion
@@ -64,8 +69,18 @@ def denoiser(cov: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.linalg.solve(cov + sigma ** 2 * eye, cov).T   # K (K + s^2 I)^-1 (K symmetric)
 
 
+# Layers per UNet pass that are blended separately in the "motion module" mode, by window granularity.
+MODULE_LAYERS = {"transformer": 21, "attention": 42}
+
+
+def matrix_power(a: torch.Tensor, p: float) -> torch.Tensor:
+    """a**p of a symmetric positive semi-definite matrix (the window denoiser K (K + s^2 I)^-1 is one)."""
+    e, v = torch.linalg.eigh((a + a.T) / 2)
+    return v @ torch.diag(e.clamp(min=1e-12) ** p) @ v.T
+
+
 def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options: WindowOptions | None,
-           causal: bool = False):
+           causal: bool = False, layers: int = 1):
     """Euler over `sigmas`; options None = one window holding the whole clip; causal = core 0.30's window fix (each
     window starting after frame 0 also sees the frame before it, whose output is dropped)."""
     frames = noise.shape[0]
@@ -81,14 +96,21 @@ def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options
             if causal:
                 a1 = denoiser(cov[:length + 1, :length + 1], sigma)
                 outs = [(a1 @ x[[w[0] - 1] + list(w)])[1:] if w[0] > 0 else a @ x[w] for w in layout]
+            elif layers > 1:   # windows inside the module: every layer blended before the next
+                m, weights, x0 = matrix_power(a, 1.0 / layers), fuse_weights(options.fuse, layout), x
+                for _ in range(layers):
+                    x0 = blend(frames, layout, weights, [m @ x0[w] for w in layout])
             else:
                 outs = [a @ x[w] for w in layout]
-            x0 = blend(frames, layout, fuse_weights(options.fuse, layout), outs)
+            if layers == 1 or causal:
+                x0 = blend(frames, layout, fuse_weights(options.fuse, layout), outs)
         x = x0 + (x - x0) / sigma * following if following > 0 else x0
     return x
 
 
-def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: bool, causal: bool = False) -> dict:
+def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: bool, causal: bool = False,
+             granularity: str | None = None) -> dict:
+    layers = MODULE_LAYERS[granularity] if granularity else 1
     frames = noises[0].shape[0]
     first, last = slice(0, 16), slice(frames - 16, frames)
 
@@ -105,7 +127,7 @@ def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: b
         else:
             start = free_noise(noise, options.length, options.overlap, seed) if options.noise == "freenoise" \
                 else noise
-            out = sample(start, sigmas, cov, options, causal)
+            out = sample(start, sigmas, cov, options, causal, layers)
             reference = sample(start, sigmas, cov, None)
         changes = frame_changes(out, looped)
         totals["seam"] += seam_ratio(out, layouts, looped)
@@ -114,7 +136,8 @@ def evaluate(options: WindowOptions | None, noises, full, cov, sigmas, looped: b
         totals["drift"] += float(drift(out) / full_drift)
     row = {k: v / len(noises) for k, v in totals.items()}
     row["setting"] = "whole clip as one window" if options is None else \
-        f"{options.schedule} {options.fuse} overlap {options.overlap} {options.noise}" + (" causal" if causal else "")
+        f"{options.schedule} {options.fuse} overlap {options.overlap} {options.noise}" + (" causal" if causal else "") \
+        + (f" module/{granularity}" if granularity else "")
     row["windows"] = sum(window_evaluations(frames, options, STEPS)) if options else STEPS
     row["frames_in"] = sum(len(w) + (causal and w[0] > 0) for layout in layouts for w in layout) if options \
         else STEPS * frames
@@ -130,15 +153,18 @@ def measure(args, looped: bool, settings: list) -> list[dict]:
     rows = [evaluate(options, noises, full, cov, sigmas, looped) for options in [None] + settings]
     if args.causal:
         rows += [evaluate(options, noises, full, cov, sigmas, looped, causal=True) for options in settings]
+    if getattr(args, "modes", False):
+        rows += [evaluate(options, noises, full, cov, sigmas, looped, granularity=g)
+                 for options in settings for g in MODULE_LAYERS]
     return rows
 
 
 def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"| {'setting':51s} | seam | peak | vs_full | drift | windows | frames in |")
-    print(f"|{'-' * 53}|------|------|---------|-------|---------|-----------|")
+    print(f"| {'setting':62s} | seam | peak | vs_full | drift | windows | frames in |")
+    print(f"|{'-' * 64}|------|------|---------|-------|---------|-----------|")
     for r in rows:
-        print(f"| {r['setting']:51s} | {r['seam']:.2f} | {r['peak']:.2f} | {r['vs_full']:7.3f} | {r['drift']:5.2f} "
+        print(f"| {r['setting']:62s} | {r['seam']:.2f} | {r['peak']:.2f} | {r['vs_full']:7.3f} | {r['drift']:5.2f} "
               f"| {r['windows']:7d} | {r['frames_in']:9d} |")
 
 
@@ -153,6 +179,8 @@ def main():
     parser.add_argument("--fuse", nargs="+", default=list(FUSE_METHODS), choices=FUSE_METHODS)
     parser.add_argument("--noise", nargs="+", default=list(NOISE_TYPES), choices=NOISE_TYPES)
     parser.add_argument("--no-loop", dest="loop", action="store_false", help="skip the looping-clip table")
+    parser.add_argument("--modes", action="store_true",
+                        help="also each setting with windows inside the motion module (both granularities)")
     parser.add_argument("--causal", action="store_true", help="also rows with core 0.30's causal window fix")
     args = parser.parse_args()
     print(f"{args.frames} frames, {args.channels} channels x {args.seeds} seeds, scene {args.scene}, "

@@ -158,6 +158,44 @@ def test_cond_count(cc):
     assert seen == [(8, 2)], changed("cond_count", f"transformer_options['cond_or_uncond'] (model saw {seen})")
 
 
+def test_sampling_step(cc):
+    """sampling_step: calc_cond_batch puts the call's sigma in transformer_options["sigmas"], and the sampler the
+    whole schedule in transformer_options["sample_sigmas"] (read here from comfy.samplers' source)."""
+    import comfy.samplers
+    seen = []
+
+    class Patcher:
+        def prepare_state(self, *a, **k): pass
+        def get_free_memory(self, *a, **k): return 1 << 40
+        def apply_hooks(self, *a, **k): return {}
+        def prepare_hook_patches_current_keyframe(self, *a, **k): pass
+
+    class Model:
+        current_patcher = Patcher()
+        def memory_required(self, *a, **k): return 0
+        def apply_model(self, x, t, **c):
+            seen.append(cc.sampling_step(c["transformer_options"]))
+            return torch.zeros_like(x)
+
+    schedule = torch.tensor([14.6, 5.0, 2.0, 0.9, 0.0])
+    conds = [[{"model_conds": {}, "uuid": "cond"}]]
+    for step in range(4):
+        comfy.samplers.calc_cond_batch(Model(), conds, torch.zeros(2, 4, 8, 8), schedule[step].repeat(2),
+                                       {"transformer_options": {"sample_sigmas": schedule}})
+    assert seen == [0, 1, 2, 3], changed("sampling_step", f"transformer_options['sigmas'] (steps seen {seen})")
+    assert re.search(r'\["sample_sigmas"\]\s*=\s*sigmas', inspect.getsource(comfy.samplers)), \
+        changed("sampling_step", "the sampler no longer stores transformer_options['sample_sigmas']")
+
+
+def test_unet_memory_required_and_free_memory(cc, sd15):
+    """unet_memory_required / free_memory: BaseModel.memory_required(shape) grows with the batch; free memory of the
+    load device is a positive byte count."""
+    patcher = SimpleNamespace(model=sd15.model, load_device=torch.device("cpu"))
+    small, large = (cc.unet_memory_required(patcher, [n, 4, 64, 64]) for n in (16, 64))
+    assert 0 < small < large, changed("unet_memory_required", f"memory_required gave {small} / {large}")
+    assert cc.free_memory(patcher) > 0, changed("free_memory", "get_free_memory")
+
+
 def test_discrete_sampling_like(cc):
     """discrete_sampling_like / schedule_settings: ModelSamplingDiscrete's constructor reads
     model_config.sampling_settings; sqrt_linear gives AnimateDiff's schedule (sigma_max 14.6146 -> sqrt_linear's)."""

@@ -50,7 +50,8 @@ def graph(changed_first: range = range(0), changed_second: range = range(0)) -> 
     sampler = nodes_of(api, "ADLightning_Sampler")[0]
     api[sampler]["inputs"]["steps"] = 1
     api[nodes_of(api, "ADLightning_ContextOptions")[0]]["inputs"].update(
-        context_length=OPTIONS.length, context_overlap=OPTIONS.overlap, schedule=OPTIONS.schedule)
+        context_length=OPTIONS.length, context_overlap=OPTIONS.overlap, schedule=OPTIONS.schedule,
+        mode=win.WHOLE_UNET)   # per-window hints are the whole-UNet mode's (test_motion_windows_host.py: the other)
     cnet = add_node(api, "ControlNetLoader", control_net_name=CONTROLNET_NAME)
     positive, negative = api[sampler]["inputs"]["positive"], api[sampler]["inputs"]["negative"]
     for hint in (index_hint(api, 10, changed_first), index_hint(api, 60, changed_second)):

@@ -37,7 +37,8 @@ def graph() -> tuple[dict, str]:
     sampler = nodes_of(api, "ADLightning_Sampler")[0]
     api[sampler]["inputs"]["seed"] = SEED
     context = nodes_of(api, "ADLightning_ContextOptions")[0]
-    api[context]["inputs"].update(context_length=LENGTH, context_overlap=OVERLAP, schedule="static")
+    api[context]["inputs"].update(context_length=LENGTH, context_overlap=OVERLAP, schedule="static",
+                                  mode="whole UNet")   # the golden latent was made in this mode
     # The latent is what is compared; decoding 48 frames and saving the clip on CPU would only cost time.
     for node in nodes_of(api, "ADLightning_DecodeFrames"):
         del api[node]

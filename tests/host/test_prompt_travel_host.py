@@ -142,7 +142,7 @@ def build(root: Path) -> tuple[dict, dict]:
             nodes_of(api, "SaveVideo") + nodes_of(api, "CreateVideo"):
         del api[node]
     api[n["travel"]]["inputs"]["schedule"] = SCHEDULE
-    api[n["context"]]["inputs"].update(context_length=8, context_overlap=2)
+    api[n["context"]]["inputs"].update(context_length=8, context_overlap=2, mode="whole UNet")   # windows the UNet sees
     api[n["negative"]]["inputs"]["text"] = NEGATIVE
     api[n["sampler"]]["inputs"].update(steps=2, seed=7)
     prefix, suffix = api[n["travel"]]["inputs"]["prefix"], api[n["travel"]]["inputs"]["suffix"]

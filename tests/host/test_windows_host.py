@@ -24,6 +24,13 @@ STEPS = 4
 WINDOWS_64 = 5 + 6 + 6 + 6
 
 
+def whole_unet(api: dict) -> dict:
+    """These tests are about the whole-UNet mode (the UNet runs per window); the windows inside the motion module,
+    the default, are tests/host/test_motion_windows_host.py's."""
+    api[context_id(api)]["inputs"]["mode"] = "whole UNet"
+    return api
+
+
 def sampler_id(api: dict) -> str:
     return nodes_of(api, "ADLightning_Sampler")[0]
 
@@ -33,7 +40,7 @@ def context_id(api: dict) -> str:
 
 
 def run_measured(server, frames: int, seed: int) -> dict:
-    api = small(load_api(WORKFLOW), 64, frames)
+    api = whole_unet(small(load_api(WORKFLOW), 64, frames))
     api[sampler_id(api)]["inputs"]["seed"] = seed   # a new seed, so a caching server samples and decodes again
     save = add_save_latent(api, [sampler_id(api), 0], prefix=f"test/windows{frames}")
     with Listener(server) as listener:
@@ -50,7 +57,7 @@ def runs(server):
     belong to sampling and decoding; with the loads in them both peaks would be the checkpoint load's."""
     server.post("/free", {"unload_models": True, "free_memory": True})   # the session server waits meanwhile
     with ComfyServer(comfy_path(), model_files()) as srv:
-        srv.run(small(load_api(WORKFLOW), 64, 16))
+        srv.run(whole_unet(small(load_api(WORKFLOW), 64, 16)))
         return {frames: run_measured(srv, frames, seed=1 + i) for i, frames in enumerate((16, 64))}
 
 
@@ -83,7 +90,7 @@ def test_peak_rss_64_frames_within_1_3x_of_16(runs):
 def noise_graph(overlap: int) -> tuple[dict, list[str]]:
     """32 frames sampled twice: once with noise draws 0-31, once with frames 0-7 given draws 40-47 instead. The
     batch_index lists (LatentFromBatch/LatentBatch) make prepare_noise give frame k draw batch_index[k]."""
-    api = small(load_api(WORKFLOW), 64, 64)
+    api = whole_unet(small(load_api(WORKFLOW), 64, 64))
     api[context_id(api)]["inputs"].update(context_overlap=overlap, schedule="static")
     empty = nodes_of(api, "EmptyLatentImage")[0]
     sampler = api.pop(sampler_id(api))
@@ -149,7 +156,7 @@ def test_overlap_not_below_length_is_a_node_error(server):
 
 
 def test_cancel_stops_between_windows(server):
-    api = small(load_api(WORKFLOW), 64, 64)
+    api = whole_unet(small(load_api(WORKFLOW), 64, 64))
     node = sampler_id(api)
     with Listener(server) as listener:
         prompt_id = listener.queue(api)
