@@ -4,9 +4,10 @@ clip starts from, and a reference Euler sampler that pins frames the way ComfyUI
 The pinning itself is core's: a LATENT's `noise_mask` makes every sampler step (comfy/samplers.py KSamplerX0Inpaint,
 checked on 0.14.1 and 0.30.0) do, for mask m (1 = free, 0 = pinned),
 
-    x        = x * m + (latent + noise * sigma) * (1 - m)      before the model call
-    denoised = denoised * m + latent * (1 - m)                  after it
+    model input = x * m + (latent + noise * sigma) * (1 - m)   before the model call
+    denoised    = denoised * m + latent * (1 - m)              after it
 
+(the sampler's own x is not replaced: Euler steps from it towards the mixed `denoised`)
 so a frame with m = 0 is the source latent noised to each step's sigma on the way in, and the source latent itself
 on the way out; Euler's last step (to sigma 0) then lands on the source latent to float rounding. The motion module
 sees the pinned frames among the free ones and carries their content into them. The pack only builds the mask:
@@ -235,9 +236,10 @@ def euler_reference(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
         m = mask.reshape(-1, *([1] * (x.ndim - 1))) if mask.ndim == 1 else mask
     for i in range(len(sigmas) - 1):
         sigma = sigmas[i]
+        seen = x   # the model sees x with the pinned part replaced; Euler's own x stays as it was (as in core)
         if m is not None:
-            x = x * m + (noise * sigma + latent) * (1.0 - m)
-        denoised = denoise(x, sigma)
+            seen = x * m + (noise * sigma + latent) * (1.0 - m)
+        denoised = denoise(seen, sigma)
         if m is not None:
             denoised = denoised * m + latent * (1.0 - m)
         d = (x - denoised) / sigma
