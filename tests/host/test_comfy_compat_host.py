@@ -325,6 +325,11 @@ def test_upscale_memory_factor(cc):
         changed("UPSCALE_MEMORY_FACTOR", f"core's factor is now {factors}")
 
 
+def pinning_changed(what: str) -> str:
+    return (f"ComfyUI changed the per-step noise_mask pinning the keyframe nodes rely on ({what}); see "
+            f"docs/comfyui_internals.md and docs/keyframes.md")
+
+
 def test_noise_mask_pinning(cc):
     """Keyframe pinning (nodes/keyframe_nodes.py) relies on core's per-step inpainting, not on code of its own: a
     LATENT's noise_mask reaches KSAMPLER.sample (after prepare_mask, which leaves a mask at the latent's own size as
@@ -362,7 +367,7 @@ def test_noise_mask_pinning(cc):
     mask = kf.spatial_mask(kf.frame_mask(6, [0, 5], [1.0, 0.4]), 5, 3)
     prepared = comfy.sampler_helpers.prepare_mask(mask, latent.shape, "cpu")
     assert torch.equal(prepared[:, :1], mask) and prepared.shape == latent.shape, \
-        changed("prepare_mask (noise_mask)", "a mask at the latent's size is no longer passed on as it is")
+        pinning_changed("prepare_mask no longer passes a mask at the latent's size on as it is")
     for steps, denoise in ((1, 1.0), (4, 1.0), (4, 0.5), (8, 0.25)):
         sigmas = sigmas_for("trailing", sampling.sigmas, steps, denoise)
         calls.clear()
@@ -370,8 +375,7 @@ def test_noise_mask_pinning(cc):
             Wrap(), sigmas, {"model_options": {}, "seed": 0}, None, noise, latent, prepared, True)
         ours = kf.euler_reference(lambda x, s: toy(x, s.reshape(1)), noise, sigmas, latent, mask,
                                   sigma_max=float(sampling.sigma_max))
-        torch.testing.assert_close(core, ours, rtol=0, atol=1e-5, msg=changed(
-            "KSamplerX0Inpaint (noise_mask)", f"core's per-step pinning differs from the reference at {steps} "
-                                              f"steps, denoise {denoise}"))
+        torch.testing.assert_close(core, ours, rtol=0, atol=1e-5, msg=pinning_changed(
+            f"KSamplerX0Inpaint's per-step pinning differs from the reference at {steps} steps, denoise {denoise}"))
         assert len(calls) == len(sigmas) - 1
         assert (core[0] - latent[0]).abs().max() <= 1e-4
