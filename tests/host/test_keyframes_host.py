@@ -199,7 +199,7 @@ def test_extend_pins_the_overlap_and_the_join_is_within_the_clips_changes(srv):
 
 
 def test_keyframe_past_the_clip_is_refused_when_queued(srv):
-    api = keyframe_graph("i2v_lightning", 1)
+    api = keyframe_graph("i2v_lightning", 1, keep_video=True)   # a prompt needs an output to be validated
     [pin] = nodes_of(api, "ADLightning_PinFrames")
     api[pin]["inputs"]["positions"] = "first, 20"
     with pytest.raises(PromptFailed, match=r"keyframe 2 \('20'\) is at frame 20, past the clip: the clip has 16 "
@@ -211,7 +211,7 @@ def test_keyframe_past_the_clip_is_refused_when_queued(srv):
 
 
 def test_extend_overlap_not_smaller_than_the_chunk_is_refused_when_queued(srv):
-    api = keyframe_graph("extend_lightning", 1)
+    api = keyframe_graph("extend_lightning", 1, keep_video=True)
     [extend] = nodes_of(api, "ADLightning_ExtendVideo")
     api[extend]["inputs"]["overlap"] = 16
     with pytest.raises(PromptFailed, match="overlap 16 leaves no new frames in a chunk of 16 frames"):
