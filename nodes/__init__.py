@@ -6,6 +6,7 @@ from comfy_api.latest import ComfyExtension, io
 from .app_route import register as register_app_page
 from .context_nodes import ContextOptionsNode
 from .decode_nodes import DecodeFrames
+from .keyframe_nodes import ExtendVideo, JoinChunks, PinFrames
 from .lora_nodes import LoadMotionLoRA
 from .metrics_nodes import ClipMetrics
 from .model_folders import register as register_model_folders
@@ -17,7 +18,7 @@ from .video_nodes import EncodeFrames, LoadVideoFrames
 
 NODES = [LoadMotionModule, LoadMotionLoRA, ApplyMotionModule, LightningSampler, LightningSchedule,
          ContextOptionsNode, DecodeFrames, LoadUpscaleModel, UpscaleFrames, PromptTravel, LoadVideoFrames,
-         EncodeFrames, ClipMetrics]
+         EncodeFrames, ClipMetrics, PinFrames, ExtendVideo, JoinChunks]
 
 
 class AnimateDiffLightningExtension(ComfyExtension):

@@ -8,6 +8,7 @@ from comfy_api.latest import io
 
 from ..motion.module import MotionModuleError
 from ..samplers.cond_frames import check_frame_counts
+from ..samplers.keyframes import keep_pinned
 from ..samplers.schedules import SCHEDULERS, sigmas_for
 from ..samplers.windows import DEFAULT_LENGTH
 from . import comfy_compat as cc
@@ -118,6 +119,9 @@ class LightningSampler(io.ComfyNode):
             model, noise, cfg, comfy.samplers.sampler_object("euler"), sigmas, positive, negative, samples,
             noise_mask=latent.get("noise_mask"), callback=callback,
             disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        # Pinned frames (noise_mask 0, from the keyframe nodes): core's per-step pinning lands on the source latent
+        # to float rounding; make strength 1 the source exactly. No mask, or one of another size: unchanged.
+        out = keep_pinned(out, samples, latent.get("noise_mask"))
         result = latent.copy()
         result["samples"] = out
         return io.NodeOutput(result)

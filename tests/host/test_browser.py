@@ -113,6 +113,8 @@ def page(server):
     assert post_json(server.url + "/settings", SETTINGS) == 200
     # The v2v workflow's Load Video names this file; without it in input/ its combo would (rightly) show red.
     put_input(server, V2V_SOURCE)
+    # The image workflows' Load Image names core's own example.png (shipped in ComfyUI's input/).
+    (server.base / "input" / "example.png").write_bytes((Path(server.comfy_path) / "input" / "example.png").read_bytes())
     with Chromium() as br:
         br.call("Network.enable")
         # The frontend asks api.comfy.org for release notes; keep the page on loopback.

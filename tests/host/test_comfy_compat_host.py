@@ -361,3 +361,59 @@ def test_upscale_memory_factor(cc):
     factors = re.findall(r"memory_required\s*[+]?=.*\*\s*([0-9.]+)\s*#", source)
     assert [float(f) for f in factors] == [float(cc.UPSCALE_MEMORY_FACTOR)], \
         changed("UPSCALE_MEMORY_FACTOR", f"core's factor is now {factors}")
+
+
+def pinning_changed(what: str) -> str:
+    return (f"ComfyUI changed the per-step noise_mask pinning the keyframe nodes rely on ({what}); see "
+            f"docs/comfyui_internals.md and docs/keyframes.md")
+
+
+def test_noise_mask_pinning(cc):
+    """Keyframe pinning (nodes/keyframe_nodes.py) relies on core's per-step inpainting, not on code of its own: a
+    LATENT's noise_mask reaches KSAMPLER.sample (after prepare_mask, which leaves a mask at the latent's own size as
+    it is), and KSamplerX0Inpaint mixes x with latent + noise * sigma before each model call and the model's output
+    with the latent after it. Run core's real Euler KSAMPLER on a frame-mixing toy model and hold it to
+    samplers/keyframes.euler_reference, which the unit tier tests."""
+    import comfy.model_base
+    import comfy.sampler_helpers
+    import comfy.samplers
+    import comfy.supported_models
+    from adlightning.samplers import keyframes as kf
+    from adlightning.samplers.schedules import sigmas_for
+    current = comfy.model_base.model_sampling(comfy.supported_models.SD15({}), comfy.model_base.ModelType.EPS)
+    sampling = cc.discrete_sampling_like(current, **cc.schedule_settings(current), beta_schedule="sqrt_linear")
+
+    def toy(x, sigma):
+        mixed = 0.5 * x + 0.25 * torch.roll(x, 1, 0) + 0.25 * torch.roll(x, -1, 0)
+        return torch.tanh(mixed / (1.0 + sigma.reshape(-1, 1, 1, 1))) * 0.8
+
+    inner = SimpleNamespace(model_sampling=sampling)
+    inner.scale_latent_inpaint = lambda sigma, noise, latent_image, **kw: \
+        comfy.model_base.BaseModel.scale_latent_inpaint(inner, sigma=sigma, noise=noise, latent_image=latent_image)
+    wrap = SimpleNamespace(inner_model=inner, model_patcher=SimpleNamespace(model=inner), cfg=1.0)
+    calls = []
+
+    class Wrap:   # what KSamplerX0Inpaint calls: model(x, sigma, model_options=..., seed=...)
+        inner_model, model_patcher, cfg = inner, wrap.model_patcher, 1.0
+
+        def __call__(self, x, sigma, model_options=None, seed=None):
+            calls.append(x.clone())
+            return toy(x, sigma)
+
+    g = torch.Generator().manual_seed(4)
+    latent, noise = torch.randn(6, 4, 5, 3, generator=g), torch.randn(6, 4, 5, 3, generator=g)
+    mask = kf.spatial_mask(kf.frame_mask(6, [0, 5], [1.0, 0.4]), 5, 3)
+    prepared = comfy.sampler_helpers.prepare_mask(mask, latent.shape, "cpu")
+    assert torch.equal(prepared[:, :1], mask) and prepared.shape == latent.shape, \
+        pinning_changed("prepare_mask no longer passes a mask at the latent's size on as it is")
+    for steps, denoise in ((1, 1.0), (4, 1.0), (4, 0.5), (8, 0.25)):
+        sigmas = sigmas_for("trailing", sampling.sigmas, steps, denoise)
+        calls.clear()
+        core = comfy.samplers.sampler_object("euler").sample(
+            Wrap(), sigmas, {"model_options": {}, "seed": 0}, None, noise, latent, prepared, True)
+        ours = kf.euler_reference(lambda x, s: toy(x, s.reshape(1)), noise, sigmas, latent, mask,
+                                  sigma_max=float(sampling.sigma_max))
+        torch.testing.assert_close(core, ours, rtol=0, atol=1e-5, msg=pinning_changed(
+            f"KSamplerX0Inpaint's per-step pinning differs from the reference at {steps} steps, denoise {denoise}"))
+        assert len(calls) == len(sigmas) - 1
+        assert (core[0] - latent[0]).abs().max() <= 1e-4
