@@ -133,28 +133,35 @@ def test_diffusion_model_call(cc, narrow_unet):
     assert torch.equal(run_unet(narrow_unet, frames=4, conds=2), plain)
 
 
+class FakePatcher:
+    """Just enough of a ModelPatcher and a model for comfy.samplers.calc_cond_batch to call apply_model."""
+    def prepare_state(self, *a, **k): pass
+    def get_free_memory(self, *a, **k): return 1 << 40
+    def apply_hooks(self, *a, **k): return {}
+    def prepare_hook_patches_current_keyframe(self, *a, **k): pass
+
+
+class FakeModel:
+    current_patcher = FakePatcher()
+
+    def __init__(self, seen: list, read):
+        self.seen, self.read = seen, read
+
+    def memory_required(self, *a, **k): return 0
+
+    def apply_model(self, x, t, **c):
+        self.seen.append(self.read(x, c["transformer_options"]))
+        return torch.zeros_like(x)
+
+
 def test_cond_count(cc):
     """cond_count: calc_cond_batch puts the batch's cond kinds in transformer_options["cond_or_uncond"]."""
     import comfy.samplers
     seen = []
-
-    class Patcher:
-        def prepare_state(self, *a, **k): pass
-        def get_free_memory(self, *a, **k): return 1 << 40
-        def apply_hooks(self, *a, **k): return {}
-        def prepare_hook_patches_current_keyframe(self, *a, **k): pass
-
-    class Model:
-        current_patcher = Patcher()
-        def memory_required(self, *a, **k): return 0
-        def apply_model(self, x, t, **c):
-            seen.append((x.shape[0], cc.cond_count(c["transformer_options"])))
-            return torch.zeros_like(x)
-
+    model = FakeModel(seen, lambda x, options: (x.shape[0], cc.cond_count(options)))
     x = torch.zeros(4, 4, 8, 8)
     conds = [[{"model_conds": {}, "uuid": "cond"}], [{"model_conds": {}, "uuid": "uncond"}]]
-    comfy.samplers.calc_cond_batch(Model(), conds, x, torch.ones(4),
-                                   {"transformer_options": {}})
+    comfy.samplers.calc_cond_batch(model, conds, x, torch.ones(4), {"transformer_options": {}})
     assert seen == [(8, 2)], changed("cond_count", f"transformer_options['cond_or_uncond'] (model saw {seen})")
 
 
@@ -163,24 +170,11 @@ def test_sampling_step(cc):
     whole schedule in transformer_options["sample_sigmas"] (read here from comfy.samplers' source)."""
     import comfy.samplers
     seen = []
-
-    class Patcher:
-        def prepare_state(self, *a, **k): pass
-        def get_free_memory(self, *a, **k): return 1 << 40
-        def apply_hooks(self, *a, **k): return {}
-        def prepare_hook_patches_current_keyframe(self, *a, **k): pass
-
-    class Model:
-        current_patcher = Patcher()
-        def memory_required(self, *a, **k): return 0
-        def apply_model(self, x, t, **c):
-            seen.append(cc.sampling_step(c["transformer_options"]))
-            return torch.zeros_like(x)
-
+    model = FakeModel(seen, lambda x, options: cc.sampling_step(options))
     schedule = torch.tensor([14.6, 5.0, 2.0, 0.9, 0.0])
     conds = [[{"model_conds": {}, "uuid": "cond"}]]
     for step in range(4):
-        comfy.samplers.calc_cond_batch(Model(), conds, torch.zeros(2, 4, 8, 8), schedule[step].repeat(2),
+        comfy.samplers.calc_cond_batch(model, conds, torch.zeros(2, 4, 8, 8), schedule[step].repeat(2),
                                        {"transformer_options": {"sample_sigmas": schedule}})
     assert seen == [0, 1, 2, 3], changed("sampling_step", f"transformer_options['sigmas'] (steps seen {seen})")
     assert re.search(r'\["sample_sigmas"\]\s*=\s*sigmas', inspect.getsource(comfy.samplers)), \

@@ -16,20 +16,13 @@ from torch import nn
 from adlightning.motion.module import MotionConfig, MotionModel
 from adlightning.motion.windows import FrameWindows, transformer_windows
 from adlightning.samplers.windows import FUSE_METHODS, SCHEDULES, WindowOptions, fuse_weights, windows
+from tests.unit.test_temporal_forward import temporal
 
 DIM = 64
 
 
 def motion_model(seed=0):
-    torch.manual_seed(seed)
-    model = MotionModel(MotionConfig(down_channels=(DIM,) * 4, mid_channels=DIM))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            # proj_out is zero at train time; random here so the module's output depends on its attention
-            p.copy_(0.1 * torch.randn(p.shape, generator=gen) + (1.0 if "norm" in name and name.endswith("weight")
-                                                                 else 0.0))
-    return model.eval()
+    return temporal(seed, dim=DIM)   # random weights, proj_out included, so the output depends on the attention
 
 
 def layers(model):
