@@ -87,15 +87,22 @@ class ModuleWindows:
     def __init__(self, options: win.WindowOptions):
         self.options = options
         self._cache = {}
+        self._call = None   # (this model call's sigma tensor, frames, its FrameWindows)
 
     def frame_windows(self, frames: int, transformer_options: dict) -> FrameWindows | None:
         if frames <= self.options.length:
             return None
+        # Every temporal layer of one model call asks (21 per UNet pass) and they all get the same sigma tensor:
+        # find the step once per call (it compares sigmas on the CPU, a device sync on a GPU).
+        sigma = transformer_options.get("sigmas")
+        if self._call is not None and self._call[0] is sigma and self._call[1] == frames:
+            return self._call[2]
         step = cc.sampling_step(transformer_options) if self.options.schedule == "uniform" else 0
         key = (frames, step)
         if key not in self._cache:
             layout = win.windows(frames, self.options, step)
             self._cache[key] = FrameWindows.of(layout, win.fuse_weights(self.options.fuse, layout), frames)
+        self._call = (sigma, frames, self._cache[key])
         return self._cache[key]
 
     # The transformer_options dict is copied (shallowly) for every model call; these keep that copy cheap and keep
