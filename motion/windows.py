@@ -18,7 +18,7 @@ Pure torch: no ComfyUI here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -33,6 +33,7 @@ class FrameWindows:
     layout: tuple            # tuple of tuples of frame indices
     weights: tuple           # one 1-D float tensor per window, len == window length
     frames: int
+    _shares: dict = field(default_factory=dict, init=False, repr=False, compare=False)   # see shares()
 
     @classmethod
     def of(cls, layout, weights, frames: int) -> "FrameWindows":
@@ -52,7 +53,7 @@ class FrameWindows:
         """Each window's weights divided by the summed weight of each of its frames (a frame's shares sum to 1), in
         like's device and dtype, made once per device and dtype."""
         key = (like.device, like.dtype)
-        cache = self.__dict__.setdefault("_shares", {})
+        cache = self._shares
         if key not in cache:
             norm = torch.zeros(self.frames, dtype=torch.float64)
             for window, weight in zip(self.layout, self.weights):
@@ -67,14 +68,11 @@ def _fuse(parts, windows: FrameWindows, dim: int, like: torch.Tensor) -> torch.T
     shape = list(like.shape)
     shape[dim] = windows.frames
     total = torch.zeros(shape, dtype=like.dtype, device=like.device)
-    norm = torch.zeros(windows.frames, dtype=torch.float32)
     view = [1] * len(shape)
     view[dim] = -1
-    for window, weight, part in zip(windows.layout, windows.weights, parts):
-        index = torch.tensor(window, device=like.device)
-        total.index_add_(dim, index, part * weight.to(device=like.device, dtype=like.dtype).view(view))
-        norm.index_add_(0, torch.tensor(window), weight)
-    return total.div_(norm.to(device=like.device, dtype=like.dtype).view(view))
+    for window, share, part in zip(windows.layout, windows.shares(like), parts):
+        total.index_add_(dim, torch.tensor(window, device=like.device), part * share.view(view))
+    return total
 
 
 def _project(linear, x: torch.Tensor, lora, name: str) -> torch.Tensor:
