@@ -23,13 +23,12 @@ LOOP_TOOLTIP = ("Make the last frame lead into the first: the keyframe at 'first
 
 
 def _encode(vae, image: torch.Tensor) -> torch.Tensor:
-    """One latent per image; the image is cropped to a multiple of 8 px (the latent's size) as core's VAE Encode."""
-    height, width = image.shape[1] // 8 * 8, image.shape[2] // 8 * 8
-    if height == 0 or width == 0:
+    """One latent per image. Core's VAE.encode crops the image to a multiple of 8 px (centred) and drops alpha, as
+    its VAE Encode node does; an image under 8 px a side would encode to nothing, so it is refused here."""
+    if image.shape[1] < 8 or image.shape[2] < 8:
         raise kf.KeyframeError(f"a keyframe image of {image.shape[2]}x{image.shape[1]} px is smaller than one "
                                f"latent pixel (8x8)")
-    top, left = (image.shape[1] - height) // 2, (image.shape[2] - width) // 2
-    return vae.encode(image[:, top:top + height, left:left + width, :3])
+    return vae.encode(image)
 
 
 def _check(text, frames, strengths):
@@ -134,9 +133,7 @@ class ExtendVideo(io.ComfyNode):
     @classmethod
     def execute(cls, video, overlap, frames, strength, init, first_frame) -> io.NodeOutput:
         source = video["samples"]
-        samples = kf.extend_latent(source.float().cpu(), overlap, frames, init)
-        if strength <= 0 and init == "noise":
-            samples[:overlap] = 0   # strength 0: no effect, as a plain text-to-video chunk
+        samples = kf.extend_latent(source.float().cpu(), overlap, frames, init, strength)
         mask = kf.frame_mask(frames, list(range(overlap)), [strength] * overlap)
         return io.NodeOutput({
             "samples": samples,

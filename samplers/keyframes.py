@@ -192,14 +192,17 @@ def check_extend(video_frames: int | None, overlap: int, frames: int) -> None:
         raise KeyframeError(f"overlap {overlap} is more than the video's {video_frames} frames")
 
 
-def extend_latent(video: torch.Tensor, overlap: int, frames: int, init: str = "noise") -> torch.Tensor:
+def extend_latent(video: torch.Tensor, overlap: int, frames: int, init: str = "noise",
+                  strength: float = 1.0) -> torch.Tensor:
     """The next chunk's start latent: its first `overlap` frames are the video's last `overlap`, the rest zeros
-    (init "noise") or copies of the video's last frame (init "last_frame", for denoise < 1)."""
+    (init "noise") or copies of the video's last frame (init "last_frame", for denoise < 1). At strength 0 with init
+    "noise" the overlap frames are zeros too (no effect, as in a plain text-to-video chunk; see pinned_latent)."""
     check_extend(video.shape[0], overlap, frames)
     if init not in EXTEND_INITS:
         raise KeyframeError(f"init must be one of {', '.join(EXTEND_INITS)}, got '{init}'")
     samples = torch.zeros((frames,) + tuple(video.shape[1:]), dtype=video.dtype)
-    samples[:overlap] = video[-overlap:]
+    if strength > 0 or init != "noise":
+        samples[:overlap] = video[-overlap:]
     if init == "last_frame":
         samples[overlap:] = video[-1:]
     return samples

@@ -95,6 +95,8 @@ def test_extend_latent_and_batch_index():
     assert torch.equal(out[:4], video[-4:]) and not out[4:].any()
     last = kf.extend_latent(video, 4, 16, "last_frame")
     assert torch.equal(last[4:], video[-1:].expand(12, 4, 2, 2))
+    assert not kf.extend_latent(video, 4, 16, "noise", 0.0).any()   # strength 0: a plain text-to-video chunk
+    assert torch.equal(kf.extend_latent(video, 4, 16, "last_frame", 0.0), last)
     assert kf.chunk_batch_index(0, 16, 4, 16) == list(range(12, 28))
     assert kf.chunk_batch_index(12, 16, 4, 16) == list(range(24, 40))   # the client's chunk 2 (first_frame 12)
     for args, needle in (((16, 16, 16), "leaves no new frames"), ((3, 4, 16), "more than the video's 3 frames"),
