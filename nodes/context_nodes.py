@@ -12,8 +12,9 @@ FUSE_TOOLTIP = ("How overlapping windows are blended. overlap-linear: a linear c
                 "(fewest seams). pyramid: each window trusts its middle frames most. flat: equal weights, which "
                 "leaves a visible step where a window ends.")
 MODE_TOOLTIP = ("Where the windows go. motion module: the UNet runs once per step on every frame and only the motion "
-                "module's attention works in windows (no repeated per-frame work, fewer visible seams; falls back to whole UNet when all frames at once would not fit in memory). whole UNet: the "
-                "whole UNet runs once per window, as in earlier versions of the pack (least memory).")
+                "module's attention works in windows (no repeated per-frame work, fewer visible seams; falls back to "
+                "whole UNet when all frames at once would not fit in memory). whole UNet: the whole UNet runs once "
+                "per window, as in earlier versions of the pack (least memory).")
 NOISE_TOOLTIP = ("plain: independent noise for every frame. freenoise: every window starts from the same noise "
                  "frames in a shuffled order (FreeNoise), which keeps windows closer in content.")
 
