@@ -86,8 +86,13 @@ function addToStrip(clip, prompt) {
 }
 
 function dropVideo(el) {
-  for (const media of el.querySelectorAll("video")) media.removeAttribute("src");
-  if (el.tagName === "VIDEO") el.removeAttribute("src");
+  // Without src and a load() the element lets go of its media; with src only removed it stays alive (loaded media
+  // is pending activity), so every dropped stream chunk kept its video and its controls' nodes.
+  const videos = el.tagName === "VIDEO" ? [el] : [...el.querySelectorAll("video")];
+  for (const media of videos) {
+    media.removeAttribute("src");
+    media.load();
+  }
   el.remove();
 }
 
