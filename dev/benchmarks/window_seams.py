@@ -93,17 +93,15 @@ def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options
             layout = windows(frames, options, step)
             length = len(layout[0])
             a = denoiser(cov[:length, :length], sigma)   # stationary prior: every window has the same matrix
+            weights = fuse_weights(options.fuse, layout)
             if causal:
                 a1 = denoiser(cov[:length + 1, :length + 1], sigma)
-                outs = [(a1 @ x[[w[0] - 1] + list(w)])[1:] if w[0] > 0 else a @ x[w] for w in layout]
-            elif layers > 1:   # windows inside the module: every layer blended before the next
-                m, weights, x0 = matrix_power(a, 1.0 / layers), fuse_weights(options.fuse, layout), x
+                x0 = blend(frames, layout, weights,
+                           [(a1 @ x[[w[0] - 1] + list(w)])[1:] if w[0] > 0 else a @ x[w] for w in layout])
+            else:   # windows inside the module (layers > 1): every layer blended before the next
+                m, x0 = matrix_power(a, 1.0 / layers) if layers > 1 else a, x
                 for _ in range(layers):
                     x0 = blend(frames, layout, weights, [m @ x0[w] for w in layout])
-            else:
-                outs = [a @ x[w] for w in layout]
-            if layers == 1 or causal:
-                x0 = blend(frames, layout, fuse_weights(options.fuse, layout), outs)
         x = x0 + (x - x0) / sigma * following if following > 0 else x0
     return x
 
