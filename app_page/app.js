@@ -5,7 +5,8 @@
 // (app_logic.js streamChunk), and plays each as soon as it is saved, back to back.
 import {
   LOADERS, STREAM_FRAMES, atTime, buildPrompt, clipsOf, defaultFile, describeRejection, filesOnServer, historyError,
-  nextProgress, parseSize, progressText, savedLatent, startProgress, streamChunk, viewQuery, workflowsFor,
+  nextProgress, parseSize, progressText, savedLatent, startProgress, streamChunk, streamWantsChunk, viewQuery,
+  workflowsFor,
 } from "./app_logic.js";
 
 const API = new URL("../../", location.href); // ComfyUI's root, wherever the server is mounted
@@ -209,17 +210,18 @@ async function generate(event) {
 
 // --- stream mode ------------------------------------------------------------------------------------------------
 // Chunk after chunk: each is queued when the last has saved (it continues that one's latent) and plays as soon as it
-// is saved; while one chunk plays, the next is made. The prompt box is read for every chunk, so a new prompt takes
-// over at the next chunk while the motion goes on. The page holds the video playing and the ones made but not yet
-// played, and ComfyUI keeps nothing per chunk (its history entry is deleted once read), so a long stream runs in
-// flat memory. window.adlStream exposes the timings (the browser test reads them).
+// is saved; while one chunk plays, the next is made, up to STREAM_AHEAD chunks ahead of playback (a GPU is faster
+// than playback). The prompt box is read for every chunk, so a new prompt takes over at the next chunk while the
+// motion goes on. The page holds the video playing and at most STREAM_AHEAD made but not yet played, and ComfyUI
+// keeps nothing per chunk (its history entry is deleted once read), so a long stream runs in flat memory.
+// window.adlStream exposes the timings (the browser test reads them).
 async function startStream() {
   if (job || stream) return;
   showError(null);
   setIdle(false);
   const chosen = { ...choices(), frames: STREAM_FRAMES, upscale: false };
   const s = { chosen, name: `${Date.now().toString(36)}${CLIENT_ID.slice(0, 4)}`, index: 0, previous: null,
-    stopped: false, waiting: [], playing: null, started: Date.now(), log: [] };
+    stopped: false, making: false, waiting: [], playing: null, started: Date.now(), log: [] };
   stream = s;
   window.adlStream = { firstFrameMs: null, chunks: s.log, stopped: false };
   $("player").replaceChildren();
@@ -231,8 +233,14 @@ async function startStream() {
   }
 }
 
+function wantChunk(s) {
+  if (streamWantsChunk({ stopped: s.stopped, making: s.making, waiting: s.waiting.length }))
+    nextChunk(s).catch((e) => finish(e.message ?? String(e)));
+}
+
 async function nextChunk(s) {
   if (s.stopped) return;
+  s.making = true;
   const prompt = $("prompt").value;
   const api = streamChunk(buildPrompt(graphs, { ...s.chosen, prompt }).api, s.index, s.previous, s.name);
   const index = s.index;
@@ -242,6 +250,7 @@ async function nextChunk(s) {
 
 function chunkSaved(s, index, entry, clips, promptId) {
   if (!s.stopped) job = null;
+  s.making = false;
   s.log[index].savedAt = Date.now() - s.started;
   s.previous = savedLatent(entry);
   fetch(new URL("history", API), { method: "POST", headers: { "Content-Type": "application/json" },
@@ -251,7 +260,7 @@ function chunkSaved(s, index, entry, clips, promptId) {
   const clip = clips.find((c) => c.video) ?? clips[0];
   s.waiting.push({ index, element: preload(clip) });
   if (!s.playing) playNext(s);
-  if (!s.stopped) nextChunk(s).catch((e) => finish(e.message ?? String(e)));
+  wantChunk(s);
   showStreamStatus(s);
 }
 
@@ -265,6 +274,7 @@ function playNext(s) {
   const next = s.waiting.shift();
   if (s.playing) dropVideo(s.playing.element);
   s.playing = next ?? null;
+  wantChunk(s);   // a place ahead has opened
   if (!next) return; // a gap: the next chunk is not made yet; it plays the moment it is saved
   const entry = s.log[next.index];
   entry.playAt = Date.now() - s.started;

@@ -149,6 +149,15 @@ export function buildPrompt(graphs, choices) {
 // --- streams: chunk after chunk, each continuing the last (tools/client.py stream_chunk builds the same graphs) ----
 export const STREAM_OVERLAP = 4;
 export const STREAM_FRAMES = 16;
+// Chunks made but not yet played that a stream keeps at most. A GPU makes a chunk several times faster than it plays;
+// without a bound the page would queue chunk after chunk ahead of playback (each a preloaded video, each made with
+// the prompt of its time), so memory would grow and a new prompt would wait behind them all.
+export const STREAM_AHEAD = 2;
+
+/** Whether a stream queues its next chunk now: it is running, not making one already, and not STREAM_AHEAD ahead. */
+export function streamWantsChunk({ stopped, making, waiting }) {
+  return !stopped && !making && waiting < STREAM_AHEAD;
+}
 
 /**
  * Chunk `index` (from 0) of the stream `name`: the text-to-video prompt `api` (one Lightning sampler, the chunk's

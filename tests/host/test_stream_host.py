@@ -2,8 +2,9 @@
 
 The page (headless Debian Chromium, 64 px, 16-frame chunks): at least 4 chunks play back to back, the prompt changed
 after chunk 2 reaches the next chunk, no gap between two chunks is longer than the next chunk took to make, Stop ends
-it (nothing runs or waits on the server afterwards), and after 20 chunks neither the server's RSS nor the tab's
-JavaScript heap has grown by more than 10% over what they were after 4.
+it (nothing runs or waits on the server afterwards), the page never runs more than STREAM_AHEAD (2) chunks ahead of
+playback, and after 20 chunks neither the server's nor the browser's RSS has grown by more than 10% over what they
+were after 4, nor the tab's DOM nodes and listeners (both read while a chunk plays).
 
 The client (`tools/client.py stream`): numbered MP4 segments and a playlist that PyAV reads back, through the
 concat list, as one clip of 16 + 12 per later chunk frames.
@@ -59,12 +60,24 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def tab_memory(tab) -> dict:
-    """The tab's JavaScript heap and DOM counts after a garbage collection, and the whole browser's RSS."""
-    tab.call("HeapProfiler.collectGarbage")
-    metrics = {m["name"]: m["value"] for m in tab.call("Performance.getMetrics")["metrics"]}
-    return {"heap": metrics["JSHeapUsedSize"], "nodes": metrics["Nodes"], "listeners": metrics["JSEventListeners"],
-            "rss": tree_rss(tab.proc.pid)}
+PLAYING_SRC_JS = """(() => { const v = document.querySelector('#player video');
+  return v && !v.paused && !v.ended ? v.src : null; })()"""
+
+
+def tab_memory(tab, timeout: float = 600) -> dict:
+    """The tab's JavaScript heap and DOM counts after a garbage collection, and the whole browser's RSS, taken while
+    a chunk plays (the same video before and after the reading). The state matters: a video with controls in the
+    player holds its controls' shadow DOM, about 150 nodes, which go when the player is empty between two chunks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tab.wait_for(PLAYING_SRC_JS, timeout, "a chunk playing")
+        before = tab.evaluate(PLAYING_SRC_JS)
+        tab.call("HeapProfiler.collectGarbage")
+        metrics = {m["name"]: m["value"] for m in tab.call("Performance.getMetrics")["metrics"]}
+        if before is not None and tab.evaluate(PLAYING_SRC_JS) == before:
+            return {"heap": metrics["JSHeapUsedSize"], "nodes": metrics["Nodes"],
+                    "listeners": metrics["JSEventListeners"], "rss": tree_rss(tab.proc.pid)}
+    raise TimeoutError("no reading while one chunk played")
 
 
 def test_page_streams_chunks_back_to_back_changes_prompt_and_stops(server, browser):
@@ -99,6 +112,11 @@ def test_page_streams_chunks_back_to_back_changes_prompt_and_stops(server, brows
     browser.wait_for("window.adlStream.chunks.filter(c => c.savedAt != null).length >= 20 || "
                      "!document.getElementById('error').hidden", 3600, "twenty chunks")
     rss_20, tab_20 = server.rss_bytes(), tab_memory(browser)
+    log = browser.evaluate(LOG_JS)
+    ahead = max(sum(1 for c in log["chunks"] if c["savedAt"] is not None and c["savedAt"] <= t) -
+                sum(1 for c in log["chunks"] if c["playAt"] is not None and c["playAt"] <= t)
+                for t in [c["savedAt"] for c in log["chunks"] if c["savedAt"] is not None])
+    assert ahead <= 2, f"the stream ran {ahead} chunks ahead of playback (STREAM_AHEAD is 2): {log['chunks']}"
     print(f"stream: server RSS after 4 chunks {rss_4 / 2**20:.0f} MiB, after 20 {rss_20 / 2**20:.0f} MiB; browser RSS "
           f"{tab_4['rss'] / 2**20:.0f} / {tab_20['rss'] / 2**20:.0f} MiB; tab JS heap {tab_4['heap'] / 2**20:.2f} / "
           f"{tab_20['heap'] / 2**20:.2f} MiB, DOM nodes {tab_4['nodes']:.0f} / {tab_20['nodes']:.0f}; first frame "

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   atTime, buildPrompt, clipsOf, comboOptions, defaultFile, describeFailure, describeRejection, filesOnServer,
-  historyError, nextProgress, parseSize, progressText, savedLatent, startProgress, streamChunk, textNodeFor, viewQuery,
-  workflowsFor,
+  historyError, nextProgress, parseSize, progressText, savedLatent, startProgress, STREAM_AHEAD, streamChunk,
+  streamWantsChunk, textNodeFor, viewQuery, workflowsFor,
 } from "../../app_page/app_logic.js";
 
 const shipped = (name) => JSON.parse(readFileSync(new URL(`../../workflows/api/${name}.json`, import.meta.url)));
@@ -202,4 +202,43 @@ test("a stream's chunks are the graphs the client makes (shared golden)", () => 
   [0, 1, 3].forEach((index, i) => assert.deepEqual(streamChunk(base, index, previous, name), chunks[i], `chunk ${index}`));
   assert.equal(savedLatent(history), latent);
   assert.throws(() => streamChunk(base, 2, null, name), /previous chunk's saved latent/);
+});
+
+// The page's stream loop (app.js chunkSaved/playNext) in simulated time: a chunk takes `make` s to make and `play` s
+// to play. Returns the most chunks ever made and not yet played, and the gaps between chunks.
+function simulateStream(make, play, chunks) {
+  const s = { stopped: false, making: false, waiting: 0, playing: false };
+  let now = 0, madeAt = null, endsAt = null, made = 0, mostAhead = 0, lastEnd = null;
+  const gaps = [];
+  const want = () => { if (made < chunks && streamWantsChunk(s)) { s.making = true; madeAt = now + make; } };
+  const playNext = () => {
+    s.playing = s.waiting > 0;
+    if (s.playing) { s.waiting -= 1; if (lastEnd != null) gaps.push(now - lastEnd); endsAt = now + play; }
+    want();
+  };
+  want();
+  while (madeAt != null || endsAt != null) {
+    if (madeAt != null && (endsAt == null || madeAt <= endsAt)) {
+      now = madeAt; madeAt = null; s.making = false; made += 1; s.waiting += 1;
+      mostAhead = Math.max(mostAhead, s.waiting);
+      if (!s.playing) playNext();
+      want();
+    } else {
+      now = endsAt; endsAt = null; lastEnd = now; playNext();
+    }
+  }
+  return { mostAhead, gaps };
+}
+
+test("a stream stays at most STREAM_AHEAD chunks ahead of playback, with no gap once it is ahead", () => {
+  assert.equal(STREAM_AHEAD, 2);
+  const gpu = simulateStream(0.35, 2, 50);   // a GPU: chunks made ~6x faster than they play
+  assert.equal(gpu.mostAhead, STREAM_AHEAD);
+  assert.equal(gpu.gaps.length, 49);
+  assert.ok(gpu.gaps.every((g) => g === 0), gpu.gaps);
+  const cpu = simulateStream(25, 2, 5);      // a CPU: every chunk waits for the next to be made
+  assert.equal(cpu.mostAhead, 1);
+  assert.deepEqual(cpu.gaps, [23, 23, 23, 23]);
+  assert.equal(streamWantsChunk({ stopped: true, making: false, waiting: 0 }), false);
+  assert.equal(streamWantsChunk({ stopped: false, making: true, waiting: 0 }), false);
 });
