@@ -9,9 +9,9 @@ same order), so a drift in the machine's load hits every case alike. Cases, all 
   long_256      t2v_long_64 at 256 frames, default mode
 
 Printed: the sampler node's median seconds per case (and per round), long_64 / t2v_16 (issue 23's target: <= 2.9x;
-2.9x is AnimateDiff-Evolved's "views" windows on the same machine), the peak RSS (VmHWM, reset before each run) of
-long_64 against long_64_unet (target: within 15%), and the sampler seconds per frame at 256 frames against 64
-(target: within 15%).
+2.9x is AnimateDiff-Evolved's "views" windows as the issue measured it; dev/benchmarks/evolved_views.py measures
+them on this machine), the peak RSS (VmHWM, reset before each run) of long_64 against long_64_unet (target: within
+15%), and the sampler seconds per frame at 256 frames against 64 (target: within 15%).
 
     flock ~/.cache/adlightning-tests/host-tier.lock env COMFYUI_PATH=/path/to/ComfyUI \\
         python -m dev.benchmarks.long_clip [--size 64] [--rounds 3] [--cases ...]
