@@ -38,12 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from dev.benchmarks.e2e import Events, run_once, sampler_seconds
+from dev.benchmarks.long_clip import print_table, run_rounds
 from dev.harness.comfy_server import ComfyServer
 from dev.harness.graphs import sampler_id
 from dev.harness.models import CHECKPOINT_NAME, LIGHTNING_NAME, model_files
 
-GIB = 2 ** 30
 FRAMES = {"t2v16": 16, "long64": 64}
 
 
@@ -120,12 +119,7 @@ def main(argv=None) -> int:
         print(f"ComfyUI {args.comfyui}, AnimateDiff-Evolved {ade_commit(args.comfyui)}, CPU, {os.cpu_count()} cores, "
               f"{args.size} px, {args.rounds} rounds, fuse {args.fuse}; "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
-        events = Events(server, "ade-long-clip")
-        for name, api in prompts.items():   # warm-up: loaders cached, the patched model loaded
-            results[name].append(run_once(server, events, name, api, 0, 1, args.timeout))
-        for i in range(1, 1 + args.rounds):
-            for name, api in prompts.items():
-                results[name].append(run_once(server, events, name, api, i, 1, args.timeout))
+        run_rounds(server, prompts, results, args.rounds, args.timeout, "ade-long-clip")
     except Exception:
         print(server.log()[-3000:], file=sys.stderr)
         raise
@@ -142,16 +136,7 @@ def main(argv=None) -> int:
         print("server log (custom nodes, AnimateDiff-Evolved):\n  " + "\n  ".join(notes[:12]))
     if args.rounds == 0:
         return 0
-    sampler = {name: sampler_seconds(prompts[name], results[name]) for name in prompts}
-    rss = {name: statistics.median(r["peak_rss"] for r in results[name] if not r["warmup"]) for name in prompts}
-    print("\n| case | frames | sampler s (median; per round) | s per frame | peak RSS (median) |")
-    print("|------|--------|-------------------------------|-------------|-------------------|")
-    for name in prompts:
-        med = statistics.median(sampler[name])
-        rounds = ", ".join(f"{s:.1f}" for s in sampler[name])
-        print(f"| {name} | {FRAMES[name]} | {med:.2f} ({rounds}) | {med / FRAMES[name]:.3f} "
-              f"| {rss[name] / GIB:.2f} GiB |")
-    med = {name: statistics.median(sampler[name]) for name in prompts}
+    sampler, med, _ = print_table(prompts, results, FRAMES)
     per_round = [a / b for a, b in zip(sampler["long64"], sampler["t2v16"])]
     print(f"long64 / t2v16 sampler (AnimateDiff-Evolved views only, static 16/4): x{med['long64'] / med['t2v16']:.2f} "
           f"of medians; per round {', '.join(f'x{r:.2f}' for r in per_round)}; "

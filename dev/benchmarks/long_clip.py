@@ -35,6 +35,32 @@ from tools.client import apply_overrides
 
 GIB = 2 ** 30
 CASES = ("t2v_16", "long_64", "long_64_unet", "long_256")
+FRAMES = {"t2v_16": 16, "long_64": 64, "long_64_unet": 64, "long_256": 256}
+
+
+def run_rounds(server, prompts: dict, results: dict, rounds: int, timeout: float, tag: str) -> None:
+    """Every prompt once as a warm-up (loaders cached, the patched model loaded), then `rounds` rounds of every prompt
+    in the same order, so a drift in the machine's load hits every case alike. Appends run_once's records."""
+    events = Events(server, tag)
+    for name, api in prompts.items():
+        results[name].append(run_once(server, events, name, api, 0, 1, timeout))
+    for i in range(1, 1 + rounds):
+        for name, api in prompts.items():
+            results[name].append(run_once(server, events, name, api, i, 1, timeout))
+
+
+def print_table(prompts: dict, results: dict, frames: dict):
+    """The markdown table of the timed runs; returns (sampler seconds per round, their medians, median peak RSS)."""
+    sampler = {name: sampler_seconds(prompts[name], results[name]) for name in prompts}
+    rss = {name: statistics.median(r["peak_rss"] for r in results[name] if not r["warmup"]) for name in prompts}
+    print("\n| case | frames | sampler s (median; per round) | s per frame | peak RSS (median) |")
+    print("|------|--------|-------------------------------|-------------|-------------------|")
+    for name in prompts:
+        med = statistics.median(sampler[name])
+        rounds = ", ".join(f"{s:.1f}" for s in sampler[name])
+        print(f"| {name} | {frames[name]} | {med:.2f} ({rounds}) | {med / frames[name]:.3f} "
+              f"| {rss[name] / GIB:.2f} GiB |")
+    return sampler, {name: statistics.median(sampler[name]) for name in prompts}, rss
 
 
 def case_graph(name: str, size: int) -> dict:
@@ -63,28 +89,13 @@ def main(argv=None) -> int:
         server.wait_ready()
         print(f"ComfyUI {comfyui}, CPU, {os.cpu_count()} cores, {args.size} px, {args.rounds} rounds; "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
-        events = Events(server, "adl-long-clip")
-        for name, api in prompts.items():   # warm-up: loaders cached, the patched model loaded
-            results[name].append(run_once(server, events, name, api, 0, 1, args.timeout))
-        for i in range(1, 1 + args.rounds):
-            for name, api in prompts.items():
-                results[name].append(run_once(server, events, name, api, i, 1, args.timeout))
+        run_rounds(server, prompts, results, args.rounds, args.timeout, "adl-long-clip")
     except Exception:
         print(server.log()[-3000:], file=sys.stderr)
         raise
     finally:
         server.stop()
-    sampler = {name: sampler_seconds(prompts[name], results[name]) for name in prompts}
-    rss = {name: statistics.median(r["peak_rss"] for r in results[name] if not r["warmup"]) for name in prompts}
-    print("\n| case | frames | sampler s (median; per round) | s per frame | peak RSS (median) |")
-    print("|------|--------|-------------------------------|-------------|-------------------|")
-    frames_of = {"t2v_16": 16, "long_64": 64, "long_64_unet": 64, "long_256": 256}
-    for name in prompts:
-        med = statistics.median(sampler[name])
-        rounds = ", ".join(f"{s:.1f}" for s in sampler[name])
-        print(f"| {name} | {frames_of[name]} | {med:.2f} ({rounds}) | {med / frames_of[name]:.3f} "
-              f"| {rss[name] / GIB:.2f} GiB |")
-    med = {name: statistics.median(sampler[name]) for name in prompts}
+    sampler, med, rss = print_table(prompts, results, FRAMES)
     if "t2v_16" in med and "long_64" in med:
         per_round = [a / b for a, b in zip(sampler["long_64"], sampler["t2v_16"])]
         print(f"long_64 / t2v_16 sampler: x{med['long_64'] / med['t2v_16']:.2f} "
