@@ -87,8 +87,8 @@ function addToStrip(clip, prompt) {
 }
 
 function dropVideo(el) {
-  // Without src and a load() the element lets go of its media; with src only removed it stays alive (loaded media
-  // is pending activity), so every dropped stream chunk kept its video and its controls' nodes.
+  // Removing src and calling load() is the HTML spec's way to release a media element's resource (decoder, buffered
+  // data, connection) at once rather than at the next garbage collection.
   const videos = el.tagName === "VIDEO" ? [el] : [...el.querySelectorAll("video")];
   for (const media of videos) {
     media.removeAttribute("src");
