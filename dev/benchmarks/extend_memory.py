@@ -9,10 +9,10 @@ One server, with ComfyUI's default cache as a user's server runs (--cache-none r
 so its peak follows when Python frees the last prompt's models, not the chunks). Chunk 0 is t2v_lightning with a
 Save Latent; every later chunk is what the client's and the app page's streams queue (tools/client.py
 stream_chunk): Load Latent of the previous chunk, Extend Video (the last 4 frames pinned), the sampler, Join Chunks,
-decode and save only the new frames. Peak RSS (VmHWM) is reset after
-a warm-up (a first chunk and an extended one: models loaded, both graphs run once), then measured over one chunk and
-over all chunks: the clip should peak no higher than one chunk plus the extra decoded frames themselves (no per-chunk
-growth). 11 chunks of 16 at overlap 4 are 16 + 10 x 12 = 136 frames, the first length past 128.
+decode and save only the new frames. Peak RSS (VmHWM) is reset after a warm-up (a first chunk and an extended one:
+models loaded, both graphs run once), then measured over one chunk and over all chunks: the clip should peak no
+higher than one chunk plus the extra decoded frames themselves (no per-chunk growth). 11 chunks of 16 at overlap 4
+are 16 + 10 x 12 = 136 frames, the first length past 128.
 """
 from __future__ import annotations
 

@@ -98,8 +98,9 @@ def sample(noise: torch.Tensor, sigmas: torch.Tensor, cov: torch.Tensor, options
                 a1 = denoiser(cov[:length + 1, :length + 1], sigma)
                 x0 = blend(frames, layout, weights,
                            [(a1 @ x[[w[0] - 1] + list(w)])[1:] if w[0] > 0 else a @ x[w] for w in layout])
-            else:   # windows inside the module (layers > 1): every layer blended before the next
-                m, x0 = matrix_power(a, 1.0 / layers) if layers > 1 else a, x
+            else:   # every layer blended before the next; the whole UNet (layers 1) is one such layer
+                m = matrix_power(a, 1.0 / layers) if layers > 1 else a
+                x0 = x
                 for _ in range(layers):
                     x0 = blend(frames, layout, weights, [m @ x0[w] for w in layout])
         x = x0 + (x - x0) / sigma * following if following > 0 else x0
