@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import module as _module   # its attention(); module.py imports this file back, so read at call time
+from .attention import attention as _attention
 
 GRANULARITIES = ("attention", "transformer")
 
@@ -104,7 +104,7 @@ def _attention_windows(attention, normed: torch.Tensor, windows: FrameWindows, l
     for window, weight in zip(windows.layout, windows.shares(normed)):
         frames, n = _frames_of(window), len(window)
         qw, kw, vw = (t[:, frames] + pe[name][:n] for t, name in ((q, "to_q"), (k, "to_k"), (v, "to_v")))
-        out = _module.attention(qw, kw, vw, attention.heads).mul_(weight.view(1, -1, 1))
+        out = _attention(qw, kw, vw, attention.heads).mul_(weight.view(1, -1, 1))
         if isinstance(frames, slice):
             total[:, frames] += out
         else:

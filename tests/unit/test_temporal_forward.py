@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import adlightning.motion.attention as attention_module
 import adlightning.motion.module as module
 from adlightning.motion.module import MotionConfig, MotionModel
 
@@ -39,10 +40,10 @@ def test_split_attention_equals_one_call(monkeypatch):
     gen = torch.Generator().manual_seed(3)
     q, k, v = (torch.randn(37, 16, 64, generator=gen) for _ in range(3))
     whole = module.attention(q, k, v, 8)
-    monkeypatch.setattr(module, "SDPA_BATCH_LIMIT", 5)   # 37 token columns -> 8 calls, the last one short
+    monkeypatch.setattr(attention_module, "SDPA_BATCH_LIMIT", 5)   # 37 token columns -> 8 calls, the last one short
     calls = []
     real = F.scaled_dot_product_attention
-    monkeypatch.setattr(module.F, "scaled_dot_product_attention", lambda *a: calls.append(a[0].shape[0]) or real(*a))
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", lambda *a: calls.append(a[0].shape[0]) or real(*a))
     split = module.attention(q, k, v, 8)
     assert calls == [5] * 7 + [2]
     torch.testing.assert_close(split, whole, rtol=0, atol=0)
@@ -54,7 +55,7 @@ def test_split_attention_inside_the_module(monkeypatch):
     x = torch.randn(2 * 8, 64, 5, 3, generator=torch.Generator().manual_seed(4))   # 30 token columns
     with torch.no_grad():
         whole = m(x, 8)
-        monkeypatch.setattr(module, "SDPA_BATCH_LIMIT", 7)
+        monkeypatch.setattr(attention_module, "SDPA_BATCH_LIMIT", 7)
         split = m(x, 8)
     torch.testing.assert_close(split, whole, rtol=0, atol=0)
 
