@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .attention import attention as _attention
+from .attention import attention as _attention   # renamed: _attention_windows' argument is `attention`
 
 GRANULARITIES = ("attention", "transformer")
 

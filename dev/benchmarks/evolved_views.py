@@ -79,13 +79,11 @@ def graph(frames: int, size: int, views: bool, fuse: str) -> dict:
 def ade_commit(comfyui: str) -> str:
     """The AnimateDiff-Evolved checkout's commit (a git clone's HEAD, or a .commit file an archive was given)."""
     for folder in (Path(comfyui) / "custom_nodes").glob("*AnimateDiff-Evolved*"):
-        for probe in (["git", "-C", str(folder), "rev-parse", "HEAD"], None):
-            try:
-                if probe is None:
-                    return (folder / ".commit").read_text().strip()
-                return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
-            except (OSError, subprocess.CalledProcessError):
-                continue
+        git = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if git.returncode == 0:
+            return git.stdout.strip()
+        if (folder / ".commit").is_file():
+            return (folder / ".commit").read_text().strip()
     return "unknown"
 
 

@@ -39,12 +39,13 @@ def reference_attention(q, k, v, heads):
 def test_split_attention_equals_one_call(monkeypatch):
     gen = torch.Generator().manual_seed(3)
     q, k, v = (torch.randn(37, 16, 64, generator=gen) for _ in range(3))
-    whole = module.attention(q, k, v, 8)
+    whole = attention_module.attention(q, k, v, 8)
     monkeypatch.setattr(attention_module, "SDPA_BATCH_LIMIT", 5)   # 37 token columns -> 8 calls, the last one short
     calls = []
     real = F.scaled_dot_product_attention
-    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", lambda *a: calls.append(a[0].shape[0]) or real(*a))
-    split = module.attention(q, k, v, 8)
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention",
+                        lambda *a: calls.append(a[0].shape[0]) or real(*a))
+    split = attention_module.attention(q, k, v, 8)
     assert calls == [5] * 7 + [2]
     torch.testing.assert_close(split, whole, rtol=0, atol=0)
     torch.testing.assert_close(whole.double(), reference_attention(q, k, v, 8), rtol=1e-5, atol=1e-5)
